@@ -1,0 +1,616 @@
+"""HTTP client for the OpsGenie Heartbeat API (no Airflow import, usable on its own).
+
+One ``requests.Session`` per client (keep-alive), connect/read timeouts on every
+attempt, retries with exponential backoff and jitter (tenacity) on 429, 5xx and
+connection failures, all inside one time budget per call.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_any
+from tenacity.stop import stop_base
+from tenacity.wait import wait_exponential, wait_random
+from urllib3.exceptions import NameResolutionError
+
+from airflow_provider_opsgenie_hb import __version__
+from airflow_provider_opsgenie_hb.errors import (
+    HeartbeatAlreadyExistsError,
+    HeartbeatConnectionError,
+    HeartbeatError,
+    HeartbeatForbiddenError,
+    HeartbeatNotFoundError,
+    HeartbeatRateLimitedError,
+    HeartbeatRequestError,
+    HeartbeatResponseError,
+    HeartbeatServerError,
+    HeartbeatTimeoutError,
+    HeartbeatUnauthorizedError,
+    HeartbeatValidationError,
+)
+from airflow_provider_opsgenie_hb.models import (
+    REQUIRED_ON_CREATE,
+    Heartbeat,
+    field_problems,
+    to_api_fields,
+)
+
+log = logging.getLogger(__name__)
+
+REGION_BASE_URLS = {"us": "https://api.opsgenie.com", "eu": "https://api.eu.opsgenie.com"}
+DEFAULT_BASE_URL = REGION_BASE_URLS["us"]
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 15.0
+DEFAULT_TIME_BUDGET = 30.0
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+def resolve_base_url(host: str | None = None, region: str | None = None) -> str:
+    """The API's base URL from a connection's host and region.
+
+    An empty host means the region's OpsGenie host (US by default). A host without a
+    scheme gets ``https://``. Plain ``http://`` is refused unless the host is a loopback
+    address (such as the local emulator), so an API key never crosses a network in clear.
+    """
+    if region is not None and region not in REGION_BASE_URLS:
+        raise HeartbeatValidationError(
+            f"region must be one of {', '.join(REGION_BASE_URLS)}, got {region!r}",
+            errors={"region": "unknown region"},
+        )
+    host = (host or "").strip()
+    if not host:
+        return REGION_BASE_URLS[region or "us"]
+    if region is not None:
+        raise HeartbeatValidationError(
+            "give either a host or a region, not both: the host already names the server",
+            errors={"host": "conflicts with region"},
+        )
+    url = host if "://" in host else f"https://{host}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise HeartbeatValidationError(f"host is not a valid URL: {exc}", errors={"host": "malformed"}) from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not _HOSTNAME.fullmatch(parts.hostname)
+        or parts.query
+        or parts.fragment
+        or any(ch.isspace() for ch in url)
+    ):
+        raise HeartbeatValidationError(
+            "host must look like https://api.opsgenie.com (scheme http or https, a host name, no query or fragment)",
+            errors={"host": "malformed"},
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise HeartbeatValidationError(
+            "host must use https://; plain http:// is only allowed for a loopback address "
+            "such as the local emulator (127.0.0.1, localhost, ::1)",
+            errors={"host": "http is only allowed on loopback"},
+        )
+    return url.rstrip("/")
+
+
+_HOSTNAME = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class HeartbeatStatus:
+    """What update, enable and disable answer: the name and the two flags."""
+
+    name: str
+    enabled: bool
+    expired: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "enabled": self.enabled, "expired": self.expired}
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What ping and delete answer: the service's message and its request id."""
+
+    result: str
+    request_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"result": self.result, "request_id": self.request_id}
+
+
+@dataclass(frozen=True)
+class EnsureResult:
+    """What ensure did: ``created``, ``updated`` (with the changed fields) or ``unchanged``."""
+
+    action: str
+    name: str
+    changed: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "name": self.name, "changed": dict(self.changed)}
+
+
+class _GenieKeyAuth(requests.auth.AuthBase):
+    """Adds ``Authorization: GenieKey ...``; its repr never shows the key."""
+
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"GenieKey {self._api_key}"
+        return request
+
+    def __repr__(self) -> str:
+        return "GenieKeyAuth(***)"
+
+
+_STATUS_ERRORS: dict[int, type[HeartbeatError]] = {
+    400: HeartbeatRequestError,
+    401: HeartbeatUnauthorizedError,
+    402: HeartbeatRequestError,
+    403: HeartbeatForbiddenError,
+    404: HeartbeatNotFoundError,
+    409: HeartbeatAlreadyExistsError,
+    422: HeartbeatValidationError,
+    429: HeartbeatRateLimitedError,
+}
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, HeartbeatError) and exc.retryable
+
+
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    """``Retry-After`` (seconds or HTTP date), else OpsGenie's ``X-RateLimit-Period-In-Sec``."""
+    value = response.headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
+    period = response.headers.get("X-RateLimit-Period-In-Sec")
+    try:
+        return float(period) if period else None
+    except ValueError:
+        return None
+
+
+def _check_name(name: Any) -> None:
+    problems = field_problems({"name": name}, required=("name",))
+    if problems:
+        raise HeartbeatValidationError("invalid heartbeat: name " + problems["name"], errors=problems)
+
+
+class HeartbeatClient:
+    """Client for the eight endpoints of the OpsGenie Heartbeat API.
+
+    :param api_key: the integration's API key (sent as ``GenieKey``).
+    :param base_url: ``https://api.opsgenie.com`` by default; see :func:`resolve_base_url`.
+    :param connect_timeout: seconds to open a connection, per attempt.
+    :param read_timeout: seconds to wait for an answer, per attempt.
+    :param time_budget: seconds one call may take in all, retries and waits included.
+    :param max_attempts: attempts per call, the first included.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        time_budget: float = DEFAULT_TIME_BUDGET,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        pool_size: int = 10,
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise HeartbeatValidationError(
+                "api_key must be a non-empty string (the OpsGenie integration's API key)",
+                errors={"api_key": "is required"},
+            )
+        for label, number in (
+            ("connect_timeout", connect_timeout),
+            ("read_timeout", read_timeout),
+            ("time_budget", time_budget),
+        ):
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or number <= 0:
+                raise HeartbeatValidationError(
+                    f"{label} must be a positive number of seconds, got {number!r}",
+                    errors={label: "must be > 0"},
+                )
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise HeartbeatValidationError(
+                f"max_attempts must be a whole number >= 1, got {max_attempts!r}",
+                errors={"max_attempts": "must be >= 1"},
+            )
+        self.base_url = resolve_base_url(base_url)
+        self.connect_timeout = float(connect_timeout)
+        self.read_timeout = float(read_timeout)
+        self.time_budget = float(time_budget)
+        self.max_attempts = max_attempts
+        self._overall_deadline: float | None = None
+        self._backoff = wait_exponential(multiplier=0.2, max=8.0) + wait_random(0, 0.3)
+        self.session = requests.Session()
+        self.session.auth = _GenieKeyAuth(api_key)
+        self.session.headers["User-Agent"] = f"airflow-provider-opsgenie-heartbeat/{__version__}"
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> HeartbeatClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Bound every call made inside the block by one overall deadline, retries included."""
+        previous = self._overall_deadline
+        self._overall_deadline = time.monotonic() + seconds
+        try:
+            yield
+        finally:
+            self._overall_deadline = previous
+
+    # ------------------------------------------------------------------ endpoints
+
+    def create_heartbeat(
+        self,
+        *,
+        name: str,
+        interval: int,
+        interval_unit: str,
+        enabled: bool = True,
+        description: str | None = None,
+        owner_team: str | Mapping[str, str] | None = None,
+        alert_message: str | None = None,
+        alert_tags: list[str] | tuple[str, ...] | None = None,
+        alert_priority: str | None = None,
+    ) -> Heartbeat:
+        """Create a heartbeat; raises :class:`HeartbeatAlreadyExistsError` if the name is taken."""
+        fields = {
+            "name": name,
+            "interval": interval,
+            "interval_unit": interval_unit,
+            "enabled": enabled,
+            "description": description,
+            "owner_team": owner_team,
+            "alert_message": alert_message,
+            "alert_tags": alert_tags,
+            "alert_priority": alert_priority,
+        }
+        self._validate(fields, required=REQUIRED_ON_CREATE)
+        attempts: list[HeartbeatError] = []
+        try:
+            payload = self._request("POST", "/v2/heartbeats", json=to_api_fields(fields), ok=201, attempts=attempts)
+        except HeartbeatAlreadyExistsError:
+            # A retried create whose earlier attempt may have reached the server: the 409
+            # is most likely our own first attempt. Read it back rather than fail or
+            # create twice.
+            if not any(e.maybe_processed for e in attempts[:-1]):
+                raise
+            log.info("create of heartbeat %r was retried and found it present; reading it back", name)
+            return self.get_heartbeat(name)
+        return self._heartbeat(payload)
+
+    def list_heartbeats(self) -> list[Heartbeat]:
+        """All heartbeats of the account (the API does not paginate)."""
+        payload = self._request("GET", "/v2/heartbeats")
+        try:
+            items = payload["data"]["heartbeats"]
+            return [Heartbeat.from_api(item) for item in items]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._shape_error(payload, exc) from None
+
+    def get_heartbeat(self, name: str) -> Heartbeat:
+        """One heartbeat by name; raises :class:`HeartbeatNotFoundError` if there is none."""
+        return self._heartbeat(self._request("GET", self._path(name)))
+
+    def update_heartbeat(self, name: str, **changes: Any) -> HeartbeatStatus:
+        """Change the given fields (snake_case keywords, e.g. ``interval=2``) of a heartbeat."""
+        if "name" in changes:
+            raise HeartbeatValidationError(
+                "name cannot be changed by update: create a new heartbeat and delete the old one",
+                errors={"name": "read-only on update"},
+            )
+        given = {k: v for k, v in changes.items() if v is not None}
+        if not given:
+            raise HeartbeatValidationError("update needs at least one field to change", errors={"fields": "none given"})
+        self._validate({"name": name, **given}, required=("name",))
+        return self._status(self._request("PATCH", self._path(name), json=to_api_fields(given)))
+
+    def delete_heartbeat(self, name: str) -> Acknowledgement:
+        """Delete a heartbeat; raises :class:`HeartbeatNotFoundError` if there is none."""
+        attempts: list[HeartbeatError] = []
+        try:
+            payload = self._request("DELETE", self._path(name), attempts=attempts)
+        except HeartbeatNotFoundError as exc:
+            if not any(e.maybe_processed for e in attempts[:-1]):
+                raise
+            # An earlier attempt probably deleted it.
+            return Acknowledgement("Deleted", exc.request_id)
+        return self._ack(payload)
+
+    def ping_heartbeat(self, name: str) -> Acknowledgement:
+        """Ping a heartbeat. The service answers PONG even for a name that does not exist."""
+        return self._ack(self._request("POST", self._path(name, "ping"), ok=202))
+
+    def enable_heartbeat(self, name: str) -> HeartbeatStatus:
+        return self._status(self._request("POST", self._path(name, "enable")))
+
+    def disable_heartbeat(self, name: str) -> HeartbeatStatus:
+        return self._status(self._request("POST", self._path(name, "disable")))
+
+    def ensure_heartbeat(
+        self,
+        *,
+        name: str,
+        interval: int,
+        interval_unit: str,
+        enabled: bool = True,
+        description: str | None = None,
+        owner_team: str | Mapping[str, str] | None = None,
+        alert_message: str | None = None,
+        alert_tags: list[str] | tuple[str, ...] | None = None,
+        alert_priority: str | None = None,
+    ) -> EnsureResult:
+        """Create the heartbeat, or update the fields that differ; nothing when it matches.
+
+        Fields left as ``None`` are not compared (OpsGenie's defaults stand).
+        """
+        wanted: dict[str, Any] = {
+            "name": name,
+            "interval": interval,
+            "interval_unit": interval_unit,
+            "enabled": enabled,
+            "description": description,
+            "owner_team": owner_team,
+            "alert_message": alert_message,
+            "alert_tags": alert_tags,
+            "alert_priority": alert_priority,
+        }
+        self._validate(wanted, required=REQUIRED_ON_CREATE)
+        try:
+            current = self.get_heartbeat(name)
+        except HeartbeatNotFoundError:
+            try:
+                self.create_heartbeat(**wanted)
+                return EnsureResult("created", name, {k: v for k, v in wanted.items() if v is not None})
+            except HeartbeatAlreadyExistsError:
+                current = self.get_heartbeat(name)  # created concurrently: compare with that one
+        changed = current.differences(wanted)
+        if not changed:
+            return EnsureResult("unchanged", name, {})
+        self.update_heartbeat(name, **changed)
+        return EnsureResult("updated", name, changed)
+
+    # ------------------------------------------------------------------ plumbing
+
+    @staticmethod
+    def _validate(fields: Mapping[str, Any], *, required: tuple[str, ...]) -> None:
+        problems = field_problems(fields, required=required)
+        if problems:
+            listed = "; ".join(f"{k} {v}" for k, v in problems.items())
+            raise HeartbeatValidationError(f"invalid heartbeat: {listed}", errors=problems)
+
+    @staticmethod
+    def _path(name: str, action: str | None = None) -> str:
+        _check_name(name)
+        path = "/v2/heartbeats/" + quote(name, safe="")
+        return f"{path}/{action}" if action else path
+
+    def _heartbeat(self, payload: dict[str, Any]) -> Heartbeat:
+        try:
+            return Heartbeat.from_api(payload["data"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._shape_error(payload, exc) from None
+
+    def _status(self, payload: dict[str, Any]) -> HeartbeatStatus:
+        try:
+            data = payload["data"]
+            return HeartbeatStatus(name=data["name"], enabled=bool(data["enabled"]), expired=bool(data["expired"]))
+        except (KeyError, TypeError) as exc:
+            raise self._shape_error(payload, exc) from None
+
+    def _ack(self, payload: dict[str, Any]) -> Acknowledgement:
+        result = payload.get("result")
+        if not isinstance(result, str):
+            raise self._shape_error(payload, KeyError("result"))
+        return Acknowledgement(result, payload.get("requestId"))
+
+    @staticmethod
+    def _shape_error(payload: Any, exc: Exception) -> HeartbeatResponseError:
+        request_id = payload.get("requestId") if isinstance(payload, dict) else None
+        return HeartbeatResponseError(
+            f"the service's answer does not have the documented shape ({type(exc).__name__}: {exc})",
+            request_id=request_id,
+        )
+
+    def _call_deadline(self) -> float:
+        deadline = time.monotonic() + self.time_budget
+        if self._overall_deadline is not None:
+            deadline = min(deadline, self._overall_deadline)
+        return deadline
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = float(self._backoff(state))
+        exc = state.outcome.exception() if state.outcome else None
+        hint = getattr(exc, "retry_after", None)
+        return max(backoff, hint) if hint else backoff
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        ok: int = 200,
+        attempts: list[HeartbeatError] | None = None,
+    ) -> dict[str, Any]:
+        deadline = self._call_deadline()
+        tried = attempts if attempts is not None else []
+
+        class past_deadline(stop_base):
+            def __call__(self, state: RetryCallState) -> bool:
+                return time.monotonic() + (state.upcoming_sleep or 0.0) >= deadline
+
+        def attempt() -> dict[str, Any]:
+            try:
+                return self._send(method, path, json, ok, deadline)
+            except HeartbeatError as exc:
+                tried.append(exc)
+                raise
+
+        retrying = Retrying(
+            retry=retry_if_exception(_is_retryable),
+            wait=self._wait,
+            stop=stop_any(stop_after_attempt(self.max_attempts), past_deadline()),
+            before_sleep=_log_retry(method, path),
+            reraise=True,
+            sleep=time.sleep,
+        )
+        return retrying(attempt)
+
+    def _send(self, method: str, path: str, json: Mapping[str, Any] | None, ok: int, deadline: float) -> dict[str, Any]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise HeartbeatTimeoutError(f"{method} {path}: the time budget ran out before the request was sent")
+        timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
+        started = time.monotonic()
+        try:
+            response = self.session.request(method, self.base_url + path, json=json, timeout=timeout)
+        except requests.exceptions.RequestException as exc:
+            raise _connection_error(method, path, exc, timeout) from None
+        elapsed = time.monotonic() - started
+        request_id = response.headers.get("X-Request-ID")
+        log.debug("%s %s -> %s in %.3fs (requestId %s)", method, path, response.status_code, elapsed, request_id)
+        body = _json_or_none(response)
+        if isinstance(body, dict) and isinstance(body.get("requestId"), str):
+            request_id = body["requestId"]
+        if response.status_code == ok:
+            if not isinstance(body, dict):
+                raise HeartbeatResponseError(
+                    f"{method} {path}: HTTP {response.status_code} but the body is not a JSON object "
+                    f"(Content-Type {response.headers.get('Content-Type')!r})",
+                    status=response.status_code,
+                    request_id=request_id,
+                )
+            return body
+        raise _error_for(method, path, response, body, request_id)
+
+
+def _error_for(
+    method: str, path: str, response: requests.Response, body: Any, request_id: str | None
+) -> HeartbeatError:
+    status = response.status_code
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message:
+        message = response.reason or "unexpected answer"
+    errors = body.get("errors") if isinstance(body, dict) and isinstance(body.get("errors"), dict) else None
+    text = f"{method} {path}: {message}"
+    if status == 402:
+        text += " (the OpsGenie plan does not include heartbeats)"
+    if status >= 500:
+        return HeartbeatServerError(text, status=status, request_id=request_id)
+    if status == 429:
+        return HeartbeatRateLimitedError(
+            text, status=status, request_id=request_id, retry_after=_retry_after_seconds(response)
+        )
+    cls = _STATUS_ERRORS.get(status, HeartbeatRequestError)
+    return cls(text, status=status, request_id=request_id, errors=errors)
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The chain of causes (urllib3 wraps several layers, some in ``.reason``)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else (current.__cause__ or current.__context__)
+    return chain
+
+
+def _connection_error(
+    method: str, path: str, exc: requests.exceptions.RequestException, timeout: tuple[float, float]
+) -> HeartbeatError:
+    """Map a requests failure to a typed error, and say whether it may have been processed."""
+    causes = _causes(exc)
+    innermost = causes[-1]
+    where = f"{method} {path}"
+    err: HeartbeatError
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return HeartbeatTimeoutError(f"{where}: no connection within {timeout[0]:.1f}s")
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        err = HeartbeatTimeoutError(f"{where}: no answer within {timeout[1]:.1f}s")
+        err.maybe_processed = True
+        return err
+    if any(isinstance(c, NameResolutionError) for c in causes):
+        err = HeartbeatConnectionError(f"{where}: the host name does not resolve")
+        err.retryable = False
+        return err
+    if isinstance(exc, requests.exceptions.SSLError):
+        err = HeartbeatConnectionError(f"{where}: TLS failed: {type(innermost).__name__}")
+        err.retryable = False
+        return err
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)):
+        err = HeartbeatConnectionError(f"{where}: invalid URL: {exc}")
+        err.retryable = False
+        return err
+    err = HeartbeatConnectionError(f"{where}: connection failed: {type(innermost).__name__}: {innermost}")
+    # Refused: the request never left. Reset or closed mid-reply: it may have been processed.
+    err.maybe_processed = not any(isinstance(c, ConnectionRefusedError) for c in causes)
+    return err
+
+
+def _log_retry(method: str, path: str) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s %s failed (%s); retry %d in %.2fs",
+            method,
+            path,
+            exc,
+            state.attempt_number,
+            state.upcoming_sleep,
+        )
+
+    return before_sleep

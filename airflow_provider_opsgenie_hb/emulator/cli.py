@@ -1,0 +1,47 @@
+"""``opsgenie-heartbeat-emulator``: run the emulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from airflow_provider_opsgenie_hb.emulator.server import EmulatorServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="opsgenie-heartbeat-emulator",
+        description="A local OpsGenie Heartbeat API (v2) for tests and demos.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one; default 8765)")
+    parser.add_argument("--api-key", required=True, help="the API key clients must send as GenieKey")
+    parser.add_argument("--ping-only-key", help="a second key that may ping and do nothing else")
+    parser.add_argument("--state", metavar="FILE", help="keep state in this SQLite file across restarts")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
+    server = EmulatorServer(
+        args.host, args.port, api_key=args.api_key, ping_only_key=args.ping_only_key, state_file=args.state
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"OpsGenie heartbeat emulator listening on {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        server.state.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""A handle on a running emulator: its URL and key, and its control API over HTTP."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+
+@dataclass
+class EmulatorHandle:
+    """What a test needs: where the emulator is, its keys, and its control endpoints."""
+
+    url: str
+    api_key: str
+    ping_only_key: str | None = None
+    _session: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    def __repr__(self) -> str:
+        return f"EmulatorHandle(url={self.url!r})"
+
+    def connection_json(self, *, api_key: str | None = None, **extra: Any) -> str:
+        """The value of an ``AIRFLOW_CONN_...`` variable that points Airflow at this emulator."""
+        conn: dict[str, Any] = {
+            "conn_type": "opsgenie_heartbeat",
+            "host": self.url,
+            "password": api_key or self.api_key,
+        }
+        if extra:
+            conn["extra"] = extra
+        return json.dumps(conn)
+
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        response = self._session.request(method, f"{self.url}/_emulator/{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return list(self._control("GET", "alerts")["alerts"])
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self._control("GET", "requests")["requests"])
+
+    def heartbeats(self) -> dict[str, dict[str, Any]]:
+        """Heartbeats by name, as the emulator holds them (no auth, no faults)."""
+        return {hb["name"]: hb for hb in self._control("GET", "heartbeats")["heartbeats"]}
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator's clock forward, so heartbeats expire without sleeping."""
+        self._control("POST", "clock/advance", {"seconds": seconds})
+
+    def set_faults(self, *faults: dict[str, Any]) -> None:
+        """Replace the active faults (see ``emulator/faults.py`` for their shape)."""
+        self._control("POST", "faults", {"faults": list(faults)})
+
+    def clear_faults(self) -> None:
+        self._control("DELETE", "faults")
+
+    def reset(self) -> None:
+        self._control("POST", "reset")

@@ -1,0 +1,96 @@
+"""Typed errors of the heartbeat client.
+
+Every error is a :class:`HeartbeatError`. Its message carries the HTTP status and
+OpsGenie's ``requestId`` where there was a response, and never the API key. The hook
+re-raises them as the same classes mixed with ``AirflowException``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class HeartbeatError(Exception):
+    """Base class of every error raised by this provider's client."""
+
+    #: worth another attempt (throttling, server trouble, a lost connection)
+    retryable: bool = False
+    #: the request may have reached the service and been acted on
+    maybe_processed: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        errors: Mapping[str, str] | None = None,
+    ) -> None:
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+        self.errors: dict[str, str] = dict(errors or {})
+        details = []
+        if status is not None:
+            details.append(f"HTTP {status}")
+        if request_id:
+            details.append(f"requestId {request_id}")
+        if self.errors:
+            details.append("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+        text = message + (f" ({', '.join(details)})" if details else "")
+        super().__init__(text)
+
+
+class HeartbeatValidationError(HeartbeatError, ValueError):
+    """A field breaks a rule: refused before sending, or by the service with 422."""
+
+
+class HeartbeatRequestError(HeartbeatError):
+    """The service refused the request (400 malformed, 402 plan, other 4xx)."""
+
+
+class HeartbeatUnauthorizedError(HeartbeatError):
+    """401: the API key is missing, wrong or disabled."""
+
+
+class HeartbeatForbiddenError(HeartbeatError):
+    """403: the key may not do this (e.g. a ping-only integration key managing heartbeats)."""
+
+
+class HeartbeatNotFoundError(HeartbeatError):
+    """404: no heartbeat of that name."""
+
+
+class HeartbeatAlreadyExistsError(HeartbeatError):
+    """409: a heartbeat of that name already exists."""
+
+
+class HeartbeatRateLimitedError(HeartbeatError):
+    """429: rate limited, and retrying would not fit in the time budget."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class HeartbeatServerError(HeartbeatError):
+    """5xx from the service."""
+
+    retryable = True
+    maybe_processed = True
+
+
+class HeartbeatConnectionError(HeartbeatError):
+    """No usable answer: connection refused or dropped, host unknown, TLS failure."""
+
+    retryable = True
+
+
+class HeartbeatTimeoutError(HeartbeatConnectionError):
+    """The service did not answer in time (per attempt, or the whole time budget ran out)."""
+
+
+class HeartbeatResponseError(HeartbeatError):
+    """The service answered, but not in the shape the API documents (e.g. a 200 that is not JSON)."""

@@ -1,0 +1,197 @@
+"""OpsgenieHeartbeatHook: an Airflow connection in, a heartbeat client out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret
+
+from airflow_provider_opsgenie_hb.client import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_TIME_BUDGET,
+    Acknowledgement,
+    EnsureResult,
+    HeartbeatClient,
+    HeartbeatStatus,
+    resolve_base_url,
+)
+from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatForbiddenError, HeartbeatValidationError
+
+if TYPE_CHECKING:
+    from airflow_provider_opsgenie_hb.models import Heartbeat
+
+_AIRFLOW_ERRORS: dict[type[HeartbeatError], type[HeartbeatError]] = {}
+
+
+def as_airflow_error(exc: HeartbeatError) -> HeartbeatError:
+    """Make a client error an ``AirflowException`` too, keeping its class, message and traceback.
+
+    ``except HeartbeatNotFoundError`` and ``except AirflowException`` both catch the result.
+    """
+    cls = type(exc)
+    if not issubclass(cls, AirflowException):
+        mixed = _AIRFLOW_ERRORS.get(cls)
+        if mixed is None:
+            mixed = type(
+                cls.__name__, (cls, AirflowException), {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+            )
+            _AIRFLOW_ERRORS[cls] = mixed
+        exc.__class__ = mixed
+    return exc
+
+
+@contextmanager
+def airflow_errors() -> Iterator[None]:
+    try:
+        yield
+    except HeartbeatError as exc:
+        raise as_airflow_error(exc) from exc.__cause__
+
+
+def _extra(extras: Mapping[str, Any], key: str) -> Any:
+    """An extra by its short name, or by the ``extra__opsgenie_heartbeat__`` form name."""
+    value = extras.get(key)
+    if value in (None, ""):
+        value = extras.get(f"extra__{OpsgenieHeartbeatHook.conn_type}__{key}")
+    return None if value in (None, "") else value
+
+
+def _seconds(extras: Mapping[str, Any], key: str, default: float) -> float:
+    value = _extra(extras, key)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds <= 0:
+        raise HeartbeatValidationError(
+            f"connection extra {key} must be a positive number of seconds, got {value!r}", errors={key: "must be > 0"}
+        )
+    return seconds
+
+
+class OpsgenieHeartbeatHook(BaseHook):
+    """Talk to the OpsGenie Heartbeat API through an Airflow connection.
+
+    The connection (type ``opsgenie_heartbeat``): password = API key; host = base URL
+    (empty: ``https://api.opsgenie.com``, or the EU host with extra ``region: eu``);
+    extras ``connect_timeout``, ``read_timeout``, ``time_budget`` in seconds.
+
+    :param opsgenie_heartbeat_conn_id: the connection to use.
+    :param time_budget: seconds one call may take in all, retries included; overrides the
+        connection's ``time_budget`` extra.
+    """
+
+    conn_name_attr = "opsgenie_heartbeat_conn_id"
+    default_conn_name = "opsgenie_heartbeat_default"
+    conn_type = "opsgenie_heartbeat"
+    hook_name = "OpsGenie Heartbeat"
+
+    def __init__(
+        self,
+        opsgenie_heartbeat_conn_id: str = default_conn_name,
+        *,
+        time_budget: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.opsgenie_heartbeat_conn_id = opsgenie_heartbeat_conn_id
+        self.time_budget = time_budget
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(opsgenie_heartbeat_conn_id={self.opsgenie_heartbeat_conn_id!r})"
+
+    @cached_property
+    def client(self) -> HeartbeatClient:
+        """The client built from the connection (read once per hook)."""
+        conn = self.get_connection(self.opsgenie_heartbeat_conn_id)
+        with airflow_errors():
+            api_key = conn.password or ""
+            if not api_key.strip():
+                raise HeartbeatValidationError(
+                    f"connection {self.opsgenie_heartbeat_conn_id!r} has no API key: put the OpsGenie "
+                    "integration's API key in its password field",
+                    errors={"password": "is required"},
+                )
+            mask_secret(api_key)
+            extras = conn.extra_dejson
+            host = (conn.host or "").rstrip("/")
+            if host and conn.port and urlsplit(host if "://" in host else f"//{host}").port is None:
+                host = f"{host}:{conn.port}"
+            base_url = resolve_base_url(host, _extra(extras, "region"))
+            return HeartbeatClient(
+                api_key,
+                base_url,
+                connect_timeout=_seconds(extras, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+                read_timeout=_seconds(extras, "read_timeout", DEFAULT_READ_TIMEOUT),
+                time_budget=self.time_budget or _seconds(extras, "time_budget", DEFAULT_TIME_BUDGET),
+            )
+
+    def get_conn(self) -> HeartbeatClient:
+        return self.client
+
+    @contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Bound all calls made inside the block by one overall deadline."""
+        with self.client.deadline(seconds):
+            yield
+
+    # ------------------------------------------------------------------ the API
+
+    def create_heartbeat(self, **fields: Any) -> Heartbeat:
+        """Create a heartbeat (``name``, ``interval``, ``interval_unit``, ``enabled``, alert fields...)."""
+        with airflow_errors():
+            return self.client.create_heartbeat(**fields)
+
+    def list_heartbeats(self) -> list[Heartbeat]:
+        with airflow_errors():
+            return self.client.list_heartbeats()
+
+    def get_heartbeat(self, name: str) -> Heartbeat:
+        with airflow_errors():
+            return self.client.get_heartbeat(name)
+
+    def update_heartbeat(self, name: str, **changes: Any) -> HeartbeatStatus:
+        with airflow_errors():
+            return self.client.update_heartbeat(name, **changes)
+
+    def delete_heartbeat(self, name: str) -> Acknowledgement:
+        with airflow_errors():
+            return self.client.delete_heartbeat(name)
+
+    def ping_heartbeat(self, name: str) -> Acknowledgement:
+        with airflow_errors():
+            return self.client.ping_heartbeat(name)
+
+    def enable_heartbeat(self, name: str) -> HeartbeatStatus:
+        with airflow_errors():
+            return self.client.enable_heartbeat(name)
+
+    def disable_heartbeat(self, name: str) -> HeartbeatStatus:
+        with airflow_errors():
+            return self.client.disable_heartbeat(name)
+
+    def ensure_heartbeat(self, **fields: Any) -> EnsureResult:
+        """Create the heartbeat, or update it to match; nothing when it already matches."""
+        with airflow_errors():
+            return self.client.ensure_heartbeat(**fields)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated call (list), for the UI's Test button."""
+        try:
+            with self.deadline(10):
+                count = len(self.list_heartbeats())
+        except HeartbeatForbiddenError:
+            return True, (
+                "The API key is valid but may only ping (403 on list): enough for the success "
+                "callback, not for operators that manage heartbeats."
+            )
+        except (HeartbeatError, AirflowException) as exc:
+            return False, str(exc)
+        return True, f"Connected to {self.client.base_url}: {count} heartbeat(s) visible."

@@ -1,0 +1,203 @@
+"""The success callback through real Airflow (dag.test()) against the emulator."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
+from airflow_provider_opsgenie_hb.notifications import heartbeat as notifier_module
+from airflow_provider_opsgenie_hb.notifications.heartbeat import OpsgenieHeartbeatNotifier, send_opsgenie_heartbeat
+
+DAG_SOURCE = """
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+
+with DAG(
+    dag_id="{dag_id}",
+    schedule="{schedule}",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    on_success_callback=send_opsgenie_heartbeat({args}),
+) as dag:
+    @task
+    def work():
+        return 1
+
+    work()
+"""
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_caches() -> None:
+    """Each test starts as a fresh process would: nothing ensured or checked yet."""
+    notifier_module._ensured.clear()
+    notifier_module._checked.clear()
+
+
+def dag_source(dag_id: str, args: str = "", schedule: str = "@hourly") -> str:
+    return DAG_SOURCE.format(dag_id=dag_id, args=args, schedule=schedule)
+
+
+def pings(emulator: EmulatorHandle) -> list[dict[str, Any]]:
+    return [r for r in emulator.requests() if r["endpoint"] == "ping"]
+
+
+def test_a_successful_run_pings_its_heartbeat(
+    run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    run_dag(dag_source("hb_pings", "ensure=True"), "hb_pings")
+    hb = opsgenie_heartbeat_conn.heartbeats()["hb_pings"]
+    assert hb["lastPingTime"]
+    assert (hb["interval"], hb["intervalUnit"]) == (2, "hours")  # @hourly: 1 hour + 1 hour grace
+    assert [p["status"] for p in pings(opsgenie_heartbeat_conn)] == [202]
+
+
+def test_a_templated_name_renders(run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+    run_dag(dag_source("hb_templated", 'name="prod-{{ dag.dag_id }}", ensure=True'), "hb_templated")
+    assert "prod-hb_templated" in opsgenie_heartbeat_conn.heartbeats()
+    assert [p["name"] for p in pings(opsgenie_heartbeat_conn)] == ["prod-hb_templated"]
+
+
+def test_a_failed_run_does_not_ping(run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+    source = dag_source("hb_fails", "ensure=True").replace("return 1", "raise RuntimeError('boom')")
+    dag_run = run_dag(source, "hb_fails")
+    assert dag_run.state == "failed"
+    assert pings(opsgenie_heartbeat_conn) == []
+
+
+def _context(dag_id: str, run_id: str) -> dict[str, Any]:
+    """The minimal context the DAG processor passes a DAG-level callback (no task instance)."""
+    from airflow.sdk import DAG
+
+    return {"dag": DAG(dag_id, schedule="@daily"), "run_id": run_id, "reason": "success"}
+
+
+def test_backfill_runs_do_not_ping_and_can_be_opted_in(opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+    send_opsgenie_heartbeat()(_context("bf", "backfill__2026-01-01T00:00:00+00:00"))
+    assert pings(opsgenie_heartbeat_conn) == []
+    send_opsgenie_heartbeat()(_context("bf", "scheduled__2026-01-01T00:00:00+00:00"))
+    send_opsgenie_heartbeat(run_types=["backfill"])(_context("bf", "backfill__2026-01-02T00:00:00+00:00"))
+    assert [p["name"] for p in pings(opsgenie_heartbeat_conn)] == ["bf", "bf"]
+
+
+def test_ensure_creates_once_per_process(opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+    for _ in range(3):
+        send_opsgenie_heartbeat(ensure=True, interval=30, interval_unit="minutes")(_context("once", "manual__1"))
+    endpoints = [r["endpoint"] for r in opsgenie_heartbeat_conn.requests()]
+    assert endpoints == ["get", "create", "ping", "ping", "ping"]
+    assert opsgenie_heartbeat_conn.heartbeats()["once"]["interval"] == 30
+
+
+def test_ensure_updates_a_heartbeat_that_drifted(opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    OpsgenieHeartbeatHook().create_heartbeat(name="drift", interval=5, interval_unit="days", enabled=False)
+    send_opsgenie_heartbeat(ensure=True, alert_priority="P1")(_context("drift", "scheduled__1"))
+    hb = opsgenie_heartbeat_conn.heartbeats()["drift"]
+    assert (hb["interval"], hb["intervalUnit"], hb["enabled"], hb["alertPriority"]) == (25, "hours", True, "P1")
+
+
+def test_missing_heartbeat_warns_once_per_process(
+    opsgenie_heartbeat_conn: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    for _ in range(3):
+        send_opsgenie_heartbeat(name="typo-name")(_context("d", "scheduled__1"))
+    warnings = [r.getMessage() for r in caplog.records if "does not exist" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "'typo-name'" in warnings[0]
+    assert "ensure=True" in warnings[0]
+    endpoints = [r["endpoint"] for r in opsgenie_heartbeat_conn.requests()]
+    assert endpoints == ["ping", "get", "ping", "ping"]
+
+
+def test_existing_heartbeat_gives_no_warning(
+    opsgenie_heartbeat_conn: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    OpsgenieHeartbeatHook().create_heartbeat(name="fine", interval=1, interval_unit="hours")
+    caplog.set_level(logging.WARNING)
+    send_opsgenie_heartbeat(name="fine")(_context("d", "scheduled__1"))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected_warning"),
+    [
+        ({"kind": "status", "status": 503}, "HTTP 503"),
+        ({"kind": "latency", "seconds": 30}, "no answer within"),
+    ],
+)
+def test_a_broken_opsgenie_never_fails_the_run_and_the_callback_keeps_its_deadline(
+    run_dag: Callable[..., Any],
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    caplog: pytest.LogCaptureFixture,
+    fault: dict[str, Any],
+    expected_warning: str,
+) -> None:
+    opsgenie_heartbeat_conn.set_faults(fault)
+    caplog.set_level(logging.WARNING)
+    notifier = send_opsgenie_heartbeat(deadline=2)
+    started = time.monotonic()
+    notifier(_context("down", "scheduled__1"))
+    elapsed = time.monotonic() - started
+    assert elapsed < 2 + 0.5
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("was not pinged" in m and expected_warning in m for m in messages), messages
+
+    dag_run = run_dag(dag_source("hb_down", "deadline=2"), "hb_down")
+    opsgenie_heartbeat_conn.reset()
+    assert dag_run.state == "success"
+
+
+def test_a_wrong_key_never_fails_the_run(
+    run_dag: Callable[..., Any],
+    opsgenie_emulator: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT", opsgenie_emulator.connection_json(api_key="nope"))
+    caplog.set_level(logging.WARNING)
+    dag_run = run_dag(dag_source("hb_401", "ensure=True"), "hb_401")
+    assert dag_run.state == "success"
+    assert any("HTTP 401" in r.getMessage() and "API key" in r.getMessage() for r in caplog.records)
+
+
+def test_raise_on_error_raises(opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    opsgenie_heartbeat_conn.set_faults({"kind": "status", "status": 401})
+    with pytest.raises(AirflowException, match="HTTP 401"):
+        send_opsgenie_heartbeat(raise_on_error=True, deadline=2)(_context("strict", "scheduled__1"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"name": "x" * 201}, "name"),
+        ({"interval": 5}, "interval"),
+        ({"interval": 0, "interval_unit": "hours"}, "interval"),
+        ({"interval": 1, "interval_unit": "weeks"}, "interval_unit"),
+        ({"alert_priority": "p1"}, "alert_priority"),
+        ({"alert_tags": ["x" * 51]}, "alert_tags"),
+        ({"deadline": 0}, "deadline"),
+        ({"run_types": ["nightly"]}, "run_types"),
+    ],
+)
+def test_bad_arguments_fail_at_parse_time_naming_the_field(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(HeartbeatValidationError) as err:
+        OpsgenieHeartbeatNotifier(**kwargs)
+    assert field in err.value.errors
+
+
+def test_templated_values_are_checked_after_rendering_not_before() -> None:
+    notifier = OpsgenieHeartbeatNotifier(name="{{ dag.dag_id }}", alert_tags=["{{ dag.dag_id }}"])
+    assert notifier.name == "{{ dag.dag_id }}"
