@@ -1,0 +1,157 @@
+"""A real Airflow: scheduler, DAG processor and API server (LocalExecutor, SQLite, 127.0.0.1).
+
+A triggered DAG's DAG-level success callback runs in the DAG processor, and the emulator
+must receive its ping from there.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+CALLBACK_DAG = """
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+
+with DAG(
+    dag_id="e2e_callback",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    on_success_callback=send_opsgenie_heartbeat(name="e2e-{{ dag.dag_id }}", ensure=True, interval=1,
+                                                interval_unit="hours"),
+):
+    @task
+    def work():
+        return "done"
+
+    work()
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, logs: Path) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(1)
+    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(logs.glob("*.log")))
+    pytest.fail(f"timed out after {timeout}s waiting for {what}\n{tails}")
+
+
+class AirflowStack:
+    def __init__(self, home: Path, env: dict[str, str], api_url: str) -> None:
+        self.home = home
+        self.env = env
+        self.api_url = api_url
+        self.logs = home / "logs-e2e"
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [str(BIN / "airflow"), *args], env=self.env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+
+@pytest.fixture(scope="module")
+def airflow_stack(
+    opsgenie_emulator_server: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AirflowStack]:
+    home = tmp_path_factory.mktemp("airflow-e2e")
+    dags = home / "dags"
+    dags.mkdir()
+    (dags / "e2e_callback.py").write_text(textwrap.dedent(CALLBACK_DAG))
+    port = _free_port()
+    api_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        "AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT": opsgenie_emulator_server.connection_json(),
+    }
+    stack = AirflowStack(home, env, api_url)
+    stack.logs.mkdir()
+    stack.cli("db", "migrate")
+    processes = []
+    for component in ("api-server", "scheduler", "dag-processor"):
+        log = (stack.logs / f"{component}.log").open("w")
+        processes.append(
+            subprocess.Popen([str(BIN / "airflow"), component], env=env, stdout=log, stderr=subprocess.STDOUT)
+        )
+    try:
+        wait_for(lambda: _healthy(api_url), 180, "the API server", stack.logs)
+        wait_for(
+            lambda: "e2e_callback" in stack.cli("dags", "list", "-o", "plain"), 180, "the DAG to be parsed", stack.logs
+        )
+        yield stack
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        return requests.get(f"{api_url}/api/v2/monitor/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_dag_processor_pings_the_heartbeat_after_a_triggered_run(
+    airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle
+) -> None:
+    opsgenie_emulator_server.reset()
+    airflow_stack.cli("dags", "trigger", "e2e_callback")
+
+    def pinged() -> bool:
+        return any(
+            r["endpoint"] == "ping" and r["name"] == "e2e-e2e_callback" for r in opsgenie_emulator_server.requests()
+        )
+
+    wait_for(pinged, 240, "the DAG processor's ping", airflow_stack.logs)
+    heartbeat = opsgenie_emulator_server.heartbeats()["e2e-e2e_callback"]
+    assert heartbeat["lastPingTime"]
+    assert (heartbeat["interval"], heartbeat["intervalUnit"]) == (1, "hours")
+    # The callback ran in the DAG processor: its per-file log holds the notifier's line.
+    processor_logs = "".join(p.read_text() for p in (airflow_stack.home / "logs" / "dag_processor").rglob("*.log"))
+    assert "Pinged OpsGenie heartbeat 'e2e-e2e_callback'" in processor_logs
