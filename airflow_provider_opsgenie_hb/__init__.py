@@ -22,6 +22,12 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "OpsGenie Heartbeat",
+                "python-modules": ["airflow_provider_opsgenie_hb.operators.heartbeat"],
+            }
+        ],
         "hooks": [
             {
                 "integration-name": "OpsGenie Heartbeat",

@@ -43,7 +43,7 @@ from airflow_provider_opsgenie_hb.errors import (
 from airflow_provider_opsgenie_hb.models import (
     REQUIRED_ON_CREATE,
     Heartbeat,
-    field_problems,
+    check_fields,
     to_api_fields,
 )
 
@@ -200,9 +200,7 @@ def _retry_after_seconds(response: requests.Response) -> float | None:
 
 
 def _check_name(name: Any) -> None:
-    problems = field_problems({"name": name}, required=("name",))
-    if problems:
-        raise HeartbeatValidationError("invalid heartbeat: name " + problems["name"], errors=problems)
+    check_fields("invalid heartbeat", {"name": name}, required=("name",))
 
 
 class HeartbeatClient:
@@ -419,10 +417,7 @@ class HeartbeatClient:
 
     @staticmethod
     def _validate(fields: Mapping[str, Any], *, required: tuple[str, ...]) -> None:
-        problems = field_problems(fields, required=required)
-        if problems:
-            listed = "; ".join(f"{k} {v}" for k, v in problems.items())
-            raise HeartbeatValidationError(f"invalid heartbeat: {listed}", errors=problems)
+        check_fields("invalid heartbeat", fields, required=required)
 
     @staticmethod
     def _path(name: str, action: str | None = None) -> str:

@@ -157,6 +157,33 @@ def field_problems(fields: Mapping[str, Any], *, required: tuple[str, ...] = ())
     return problems
 
 
+def is_template(value: Any) -> bool:
+    """A Jinja template (checked after rendering instead of when the DAG is parsed)."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    return isinstance(value, (list, tuple)) and any(is_template(v) for v in value)
+
+
+def check_fields(
+    owner: str,
+    fields: Mapping[str, Any],
+    *,
+    required: tuple[str, ...] = (),
+    extra_problems: Mapping[str, str] | None = None,
+    skip_templates: bool = False,
+) -> None:
+    """Raise one :class:`HeartbeatValidationError` naming every bad field and its rule."""
+    from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
+
+    templated = {k for k, v in fields.items() if skip_templates and is_template(v)}
+    given = {k: v for k, v in fields.items() if k not in templated}
+    still_required = tuple(k for k in required if k not in templated)
+    problems = {**(extra_problems or {}), **field_problems(given, required=still_required)}
+    if problems:
+        listed = "; ".join(f"{k} {v}" for k, v in problems.items())
+        raise HeartbeatValidationError(f"{owner}: {listed}", errors=problems)
+
+
 def to_api_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """snake_case fields -> OpsGenie's JSON body, dropping fields that are not given."""
     body: dict[str, Any] = {}

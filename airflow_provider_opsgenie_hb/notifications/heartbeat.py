@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseNotifier
 
 from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatValidationError
-from airflow_provider_opsgenie_hb.models import field_problems
+from airflow_provider_opsgenie_hb.models import check_fields
 from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError, interval_for_dag
 
 if TYPE_CHECKING:
@@ -142,10 +142,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             "alert_priority": self.alert_priority,
             "owner_team": self.owner_team,
         }
-        problems.update(field_problems({k: v for k, v in fields.items() if not _is_template(v)}))
-        if problems:
-            listed = "; ".join(f"{k} {v}" for k, v in problems.items())
-            raise HeartbeatValidationError(f"OpsgenieHeartbeatNotifier: {listed}", errors=problems)
+        check_fields(type(self).__name__, fields, extra_problems=problems, skip_templates=True)
 
     @cached_property
     def hook(self) -> OpsgenieHeartbeatHook:

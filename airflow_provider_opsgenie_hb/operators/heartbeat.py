@@ -1,0 +1,289 @@
+"""One operator per heartbeat operation, plus an idempotent ensure (create or update).
+
+Each operator is thin: check its arguments when the DAG is parsed (templated values after
+rendering), call :class:`OpsgenieHeartbeatHook`, return a JSON-serialisable dict for XCom.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_provider_opsgenie_hb.errors import HeartbeatForbiddenError, HeartbeatNotFoundError
+from airflow_provider_opsgenie_hb.models import CONFIG_FIELDS, REQUIRED_ON_CREATE, check_fields
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+log = logging.getLogger(__name__)
+DEFAULT_CONN_ID = "opsgenie_heartbeat_default"
+
+
+class _HeartbeatOperator(BaseOperator):
+    """Shared plumbing: the connection id, the hook, and the field checks."""
+
+    template_fields: Sequence[str] = ("name", "opsgenie_heartbeat_conn_id")
+    ui_color = "#e8f0fe"
+
+    def __init__(self, *, name: str, opsgenie_heartbeat_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.opsgenie_heartbeat_conn_id = opsgenie_heartbeat_conn_id
+        self._check({"name": name}, required=("name",), skip_templates=True)
+
+    def _check(
+        self,
+        fields: dict[str, Any],
+        *,
+        required: tuple[str, ...] = (),
+        skip_templates: bool = False,
+        problems: dict[str, str] | None = None,
+    ) -> None:
+        check_fields(
+            f"{type(self).__name__} {self.task_id!r}",
+            fields,
+            required=required,
+            skip_templates=skip_templates,
+            extra_problems=problems,
+        )
+
+    @cached_property
+    def hook(self) -> OpsgenieHeartbeatHook:
+        from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+        return OpsgenieHeartbeatHook(self.opsgenie_heartbeat_conn_id)
+
+
+class _ConfiguredHeartbeatOperator(_HeartbeatOperator):
+    """An operator that takes a heartbeat's configuration fields (all templated)."""
+
+    template_fields: Sequence[str] = ("name", "opsgenie_heartbeat_conn_id", *CONFIG_FIELDS)
+    _required: tuple[str, ...] = ("name",)
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        interval: int | None = None,
+        interval_unit: str | None = None,
+        enabled: bool | None = None,
+        description: str | None = None,
+        owner_team: str | dict[str, str] | None = None,
+        alert_message: str | None = None,
+        alert_tags: list[str] | None = None,
+        alert_priority: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.interval = interval
+        self.interval_unit = interval_unit
+        self.enabled = enabled
+        self.description = description
+        self.owner_team = owner_team
+        self.alert_message = alert_message
+        self.alert_tags = alert_tags
+        self.alert_priority = alert_priority
+        super().__init__(name=name, **kwargs)
+        self._check(self.fields(), required=self._required, skip_templates=True)
+
+    def fields(self) -> dict[str, Any]:
+        """The configuration as snake_case keywords (``None`` = not given)."""
+        return {"name": self.name, **{key: getattr(self, key) for key in CONFIG_FIELDS}}
+
+
+class OpsgenieCreateHeartbeatOperator(_ConfiguredHeartbeatOperator):
+    """Create a heartbeat; fails if one of that name exists (use the ensure operator to upsert).
+
+    :param name: the heartbeat's name (templated, like every field below).
+    :param interval: how long without a ping before it expires; a whole number >= 1.
+    :param interval_unit: ``minutes``, ``hours`` or ``days``.
+    :param enabled: whether it starts enabled (default true).
+    :param description: up to 10,000 characters.
+    :param owner_team: the owning team: a name, or ``{"id": ...}`` / ``{"name": ...}``.
+    :param alert_message: the expiry alert's message (up to 130 characters).
+    :param alert_tags: the expiry alert's tags (up to 20, each up to 50 characters).
+    :param alert_priority: ``P1``..``P5`` (OpsGenie's default is ``P3``).
+    :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
+    :return: the created heartbeat as a dict.
+    """
+
+    _required = REQUIRED_ON_CREATE
+
+    def __init__(self, *, enabled: bool = True, **kwargs: Any) -> None:
+        super().__init__(enabled=enabled, **kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._check(self.fields(), required=self._required)
+        return self.hook.create_heartbeat(**self.fields()).to_dict()
+
+
+class OpsgenieEnsureHeartbeatOperator(_ConfiguredHeartbeatOperator):
+    """Create the heartbeat, or update it to match; does nothing when it already matches.
+
+    Takes the same parameters as :class:`OpsgenieCreateHeartbeatOperator`. Without
+    ``interval``/``interval_unit`` the interval is derived from the DAG's schedule (the
+    longest gap between runs plus grace). Fields left as ``None`` are not compared.
+
+    :return: ``{"action": "created" | "updated" | "unchanged", "name": ..., "changed": {...}}``.
+    """
+
+    def __init__(self, *, enabled: bool = True, **kwargs: Any) -> None:
+        super().__init__(enabled=enabled, **kwargs)
+        if (self.interval is None) != (self.interval_unit is None):
+            self._check(
+                {}, problems={"interval": "give interval and interval_unit together (or neither, to derive them)"}
+            )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        fields = self.fields()
+        if fields["interval"] is None:
+            from airflow_provider_opsgenie_hb.schedule import interval_for_dag
+
+            derived = interval_for_dag(context["dag"])
+            fields.update(interval=derived.interval, interval_unit=derived.interval_unit)
+            log.info("Interval derived from the DAG's schedule: %s", derived)
+        self._check(fields, required=REQUIRED_ON_CREATE)
+        result = self.hook.ensure_heartbeat(**fields)
+        log.info("Heartbeat %r %s %s", result.name, result.action, result.changed or "")
+        return result.to_dict()
+
+
+class OpsgenieUpdateHeartbeatOperator(_ConfiguredHeartbeatOperator):
+    """Change the given fields of a heartbeat; the others stay as they are.
+
+    Takes the same parameters as :class:`OpsgenieCreateHeartbeatOperator`, all optional but
+    at least one.
+
+    :return: ``{"name", "enabled", "expired"}`` as OpsGenie answers.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not any(v is not None for k, v in self.fields().items() if k != "name"):
+            self._check({}, problems={"fields": "give at least one field to change"})
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        changes = {k: v for k, v in self.fields().items() if k != "name" and v is not None}
+        self._check({"name": self.name, **changes}, required=("name",))
+        return self.hook.update_heartbeat(self.name, **changes).to_dict()
+
+
+class OpsgenieGetHeartbeatOperator(_HeartbeatOperator):
+    """Read one heartbeat.
+
+    :param name: the heartbeat's name (templated).
+    :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
+    :return: the heartbeat as a dict (``last_ping_time`` as ISO-8601 UTC).
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        return self.hook.get_heartbeat(self.name).to_dict()
+
+
+class OpsgenieListHeartbeatsOperator(BaseOperator):
+    """List every heartbeat of the account.
+
+    :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
+    :return: a list of heartbeat dicts.
+    """
+
+    template_fields: Sequence[str] = ("opsgenie_heartbeat_conn_id",)
+    ui_color = _HeartbeatOperator.ui_color
+
+    def __init__(self, *, opsgenie_heartbeat_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.opsgenie_heartbeat_conn_id = opsgenie_heartbeat_conn_id
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+        return [hb.to_dict() for hb in OpsgenieHeartbeatHook(self.opsgenie_heartbeat_conn_id).list_heartbeats()]
+
+
+class OpsgenieDeleteHeartbeatOperator(_HeartbeatOperator):
+    """Delete a heartbeat.
+
+    :param name: the heartbeat's name (templated).
+    :param missing_ok: succeed when there is no such heartbeat (idempotent clean-up).
+    :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
+    :return: ``{"name", "deleted"}`` - ``deleted`` is false when it was already gone.
+    """
+
+    def __init__(self, *, missing_ok: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.missing_ok = missing_ok
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            self.hook.delete_heartbeat(self.name)
+        except HeartbeatNotFoundError:
+            if not self.missing_ok:
+                raise
+            log.info("Heartbeat %r does not exist; nothing to delete (missing_ok)", self.name)
+            return {"name": self.name, "deleted": False}
+        return {"name": self.name, "deleted": True}
+
+
+class OpsgenieEnableHeartbeatOperator(_HeartbeatOperator):
+    """Enable a heartbeat (its countdown starts again; an expired one stays expired until pinged).
+
+    :param name: the heartbeat's name (templated).
+    :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
+    :return: ``{"name", "enabled", "expired"}``.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        return self.hook.enable_heartbeat(self.name).to_dict()
+
+
+class OpsgenieDisableHeartbeatOperator(_HeartbeatOperator):
+    """Disable a heartbeat, e.g. for a maintenance window: it will not expire meanwhile.
+
+    :param name: the heartbeat's name (templated).
+    :param missing_ok: succeed when there is no such heartbeat.
+    :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
+    :return: ``{"name", "enabled", "expired"}``, or ``{"name", "missing": true}``.
+    """
+
+    def __init__(self, *, missing_ok: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.missing_ok = missing_ok
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            return self.hook.disable_heartbeat(self.name).to_dict()
+        except HeartbeatNotFoundError:
+            if not self.missing_ok:
+                raise
+            log.info("Heartbeat %r does not exist; nothing to disable (missing_ok)", self.name)
+            return {"name": self.name, "missing": True}
+
+
+class OpsgeniePingHeartbeatOperator(_HeartbeatOperator):
+    """Ping a heartbeat.
+
+    OpsGenie accepts a ping for a heartbeat that does not exist, so by default the
+    operator first checks that it exists and fails if not (skipped for ping-only keys).
+
+    :param name: the heartbeat's name (templated).
+    :param check_exists: fail when the heartbeat does not exist (default true).
+    :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
+    :return: ``{"result", "request_id"}`` as OpsGenie answers.
+    """
+
+    def __init__(self, *, check_exists: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check_exists = check_exists
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if self.check_exists:
+            try:
+                self.hook.get_heartbeat(self.name)
+            except HeartbeatForbiddenError:
+                log.info("The key may only ping: not checking that %r exists", self.name)
+        return self.hook.ping_heartbeat(self.name).to_dict()

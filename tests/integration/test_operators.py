@@ -1,0 +1,229 @@
+"""Each operator through real Airflow (dag.test()) against the emulator, state checked after each step."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
+from airflow_provider_opsgenie_hb.operators import heartbeat as operators
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ONE_TASK_DAG = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_opsgenie_hb.operators.heartbeat import *
+
+with DAG(dag_id="{dag_id}", schedule="{schedule}", start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+    {operator}
+"""
+
+RunOp = Callable[..., tuple[str, Any]]
+
+
+@pytest.fixture
+def run_op(run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle) -> RunOp:
+    """Run one operator (source text, task_id "op") in its own DAG; return (state, XCom)."""
+    counter = iter(range(1000))
+
+    def run(operator: str, schedule: str = "@daily") -> tuple[str, Any]:
+        dag_id = f"op_{next(counter)}_{os.getpid()}"
+        dag_run = run_dag(ONE_TASK_DAG.format(dag_id=dag_id, schedule=schedule, operator=operator), dag_id)
+        ti = dag_run.get_task_instance("op")
+        value = ti.xcom_pull(task_ids="op") if ti.state == "success" else None
+        assert opsgenie_heartbeat_conn.api_key not in json.dumps(value)
+        return ti.state, value
+
+    return run
+
+
+def test_create_with_a_templated_name(run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+    state, value = run_op(
+        'OpsgenieCreateHeartbeatOperator(task_id="op", name="hb-{{ dag.dag_id }}", interval=3, '
+        'interval_unit="hours", alert_tags=["{{ task.task_id }}"], alert_priority="P2")'
+    )
+    assert state == "success"
+    name = value["name"]
+    assert name.startswith("hb-op_")
+    stored = opsgenie_heartbeat_conn.heartbeats()[name]
+    assert (stored["interval"], stored["intervalUnit"], stored["alertTags"], stored["alertPriority"]) == (
+        3,
+        "hours",
+        ["op"],
+        "P2",
+    )
+    assert value["interval_unit"] == "hours"
+
+
+def test_create_of_an_existing_name_fails_the_task(run_op: RunOp) -> None:
+    create = 'OpsgenieCreateHeartbeatOperator(task_id="op", name="dup", interval=1, interval_unit="hours")'
+    assert run_op(create)[0] == "success"
+    assert run_op(create)[0] == "failed"
+
+
+def test_get_list_update_enable_disable_ping(run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+    run_op('OpsgenieCreateHeartbeatOperator(task_id="op", name="hb", interval=1, interval_unit="hours")')
+
+    assert run_op('OpsgenieGetHeartbeatOperator(task_id="op", name="hb")')[1]["interval"] == 1
+    assert [h["name"] for h in run_op('OpsgenieListHeartbeatsOperator(task_id="op")')[1]] == ["hb"]
+
+    state, value = run_op('OpsgenieUpdateHeartbeatOperator(task_id="op", name="hb", interval=4, alert_message="m")')
+    assert state == "success"
+    assert value == {"name": "hb", "enabled": True, "expired": False}
+    assert opsgenie_heartbeat_conn.heartbeats()["hb"]["interval"] == 4
+    assert opsgenie_heartbeat_conn.heartbeats()["hb"]["alertMessage"] == "m"
+
+    assert run_op('OpsgenieDisableHeartbeatOperator(task_id="op", name="hb")')[1]["enabled"] is False
+    assert opsgenie_heartbeat_conn.heartbeats()["hb"]["enabled"] is False
+    assert run_op('OpsgenieEnableHeartbeatOperator(task_id="op", name="hb")')[1]["enabled"] is True
+    assert opsgenie_heartbeat_conn.heartbeats()["hb"]["enabled"] is True
+
+    state, value = run_op('OpsgeniePingHeartbeatOperator(task_id="op", name="hb")')
+    assert state == "success"
+    assert value["result"] == "PONG - Heartbeat received"
+    assert opsgenie_heartbeat_conn.heartbeats()["hb"]["lastPingTime"]
+
+
+def test_ping_of_a_missing_heartbeat_fails_unless_unchecked(
+    run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    assert run_op('OpsgeniePingHeartbeatOperator(task_id="op", name="typo")')[0] == "failed"
+    assert not [r for r in opsgenie_heartbeat_conn.requests() if r["endpoint"] == "ping"]
+    assert run_op('OpsgeniePingHeartbeatOperator(task_id="op", name="typo", check_exists=False)')[0] == "success"
+    (ping,) = [r for r in opsgenie_heartbeat_conn.requests() if r["endpoint"] == "ping"]
+    assert ping["unknown_heartbeat"] is True
+
+
+def test_delete_and_disable_with_missing_ok(run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+    run_op('OpsgenieCreateHeartbeatOperator(task_id="op", name="old", interval=1, interval_unit="hours")')
+    assert run_op('OpsgenieDeleteHeartbeatOperator(task_id="op", name="old")')[1] == {"name": "old", "deleted": True}
+    assert opsgenie_heartbeat_conn.heartbeats() == {}
+    assert run_op('OpsgenieDeleteHeartbeatOperator(task_id="op", name="old")')[0] == "failed"
+    assert run_op('OpsgenieDeleteHeartbeatOperator(task_id="op", name="old", missing_ok=True)')[1] == {
+        "name": "old",
+        "deleted": False,
+    }
+    assert run_op('OpsgenieDisableHeartbeatOperator(task_id="op", name="old")')[0] == "failed"
+    assert run_op('OpsgenieDisableHeartbeatOperator(task_id="op", name="old", missing_ok=True)')[1] == {
+        "name": "old",
+        "missing": True,
+    }
+
+
+def test_ensure_creates_then_changes_nothing_then_updates(
+    run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    ensure = (
+        'OpsgenieEnsureHeartbeatOperator(task_id="op", name="e", interval={}, interval_unit="hours", alert_tags=["a"])'
+    )
+    assert run_op(ensure.format(2))[1]["action"] == "created"
+    writes = len([r for r in opsgenie_heartbeat_conn.requests() if r["method"] != "GET"])
+    assert run_op(ensure.format(2))[1] == {"action": "unchanged", "name": "e", "changed": {}}
+    assert len([r for r in opsgenie_heartbeat_conn.requests() if r["method"] != "GET"]) == writes
+    assert run_op(ensure.format(5))[1] == {"action": "updated", "name": "e", "changed": {"interval": 5}}
+    assert opsgenie_heartbeat_conn.heartbeats()["e"]["interval"] == 5
+
+
+def test_ensure_derives_the_interval_from_the_schedule(run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+    run_op('OpsgenieEnsureHeartbeatOperator(task_id="op", name="derived")', schedule="0 3 * * 1-5")
+    stored = opsgenie_heartbeat_conn.heartbeats()["derived"]
+    assert (stored["interval"], stored["intervalUnit"]) == (73, "hours")
+
+
+def test_a_template_that_renders_to_a_bad_value_fails_before_sending(
+    run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    state, _ = run_op(
+        'OpsgenieCreateHeartbeatOperator(task_id="op", name="{{ \\"x\\" * 201 }}", interval=1, interval_unit="hours")'
+    )
+    assert state == "failed"
+    assert opsgenie_heartbeat_conn.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("operator", "kwargs", "field"),
+    [
+        ("OpsgenieCreateHeartbeatOperator", {"name": "x", "interval": 0, "interval_unit": "hours"}, "interval"),
+        ("OpsgenieCreateHeartbeatOperator", {"name": "x", "interval": 1}, "interval_unit"),
+        ("OpsgenieEnsureHeartbeatOperator", {"name": "x", "interval": 1}, "interval"),
+        ("OpsgenieUpdateHeartbeatOperator", {"name": "x"}, "fields"),
+        ("OpsgenieUpdateHeartbeatOperator", {"name": "x", "alert_priority": "urgent"}, "alert_priority"),
+        ("OpsgenieGetHeartbeatOperator", {"name": ""}, "name"),
+        ("OpsgenieDeleteHeartbeatOperator", {"name": "a\nb"}, "name"),
+        ("OpsgeniePingHeartbeatOperator", {"name": "x" * 201}, "name"),
+    ],
+)
+def test_bad_arguments_fail_when_the_dag_is_parsed(operator: str, kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(HeartbeatValidationError) as err:
+        getattr(operators, operator)(task_id="t", **kwargs)
+    assert field in err.value.errors
+    assert "'t'" in str(err.value)
+
+
+def test_every_operator_templates_its_name_and_configuration() -> None:
+    for cls in (
+        operators.OpsgenieCreateHeartbeatOperator,
+        operators.OpsgenieEnsureHeartbeatOperator,
+        operators.OpsgenieUpdateHeartbeatOperator,
+    ):
+        assert {"name", "interval", "interval_unit", "alert_message", "alert_tags", "description"} <= set(
+            cls.template_fields
+        )
+    for cls in (
+        operators.OpsgenieGetHeartbeatOperator,
+        operators.OpsgenieDeleteHeartbeatOperator,
+        operators.OpsgenieEnableHeartbeatOperator,
+        operators.OpsgenieDisableHeartbeatOperator,
+        operators.OpsgeniePingHeartbeatOperator,
+    ):
+        assert "name" in cls.template_fields
+
+
+def test_lifecycle_example_dag_runs_end_to_end(opsgenie_emulator: EmulatorHandle, airflow_db: str) -> None:
+    env = {
+        **os.environ,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
+        "AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT": opsgenie_emulator.connection_json(),
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "example_opsgenie_heartbeat_lifecycle"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    steps = [(r["method"], r["endpoint"], r["status"]) for r in opsgenie_emulator.requests()]
+    name = "example_opsgenie_heartbeat_lifecycle"
+    assert steps == [
+        ("GET", "get", 404),  # ensure: not there yet
+        ("POST", "create", 201),  # ensure: created
+        ("GET", "get", 200),  # read
+        ("GET", "get", 200),  # first_ping checks it exists
+        ("POST", "ping", 202),
+        ("POST", "disable", 200),
+        ("POST", "enable", 200),
+        ("GET", "get", 200),
+        ("POST", "ping", 202),
+        ("DELETE", "delete", 200),
+    ]
+    assert {r["name"] for r in opsgenie_emulator.requests() if r["name"]} == {name}
+    assert opsgenie_emulator.heartbeats() == {}
+
+
+def test_every_example_dag_imports_without_errors(airflow_db: str) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "example_dags"))
+    assert bag.import_errors == {}
+    assert len(bag.dags) == len(list((ROOT / "example_dags").glob("example_*.py")))
