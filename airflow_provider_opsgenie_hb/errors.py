@@ -35,8 +35,9 @@ class HeartbeatError(Exception):
             details.append(f"HTTP {status}")
         if request_id:
             details.append(f"requestId {request_id}")
-        if self.errors:
-            details.append("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+        unmentioned = {k: v for k, v in self.errors.items() if v not in message}
+        if unmentioned:
+            details.append("; ".join(f"{k}: {v}" for k, v in unmentioned.items()))
         text = message + (f" ({', '.join(details)})" if details else "")
         super().__init__(text)
 

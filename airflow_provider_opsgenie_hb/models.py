@@ -94,7 +94,7 @@ def _check_owner_team(value: Any) -> str | None:
         return f"must be an object with 'id' and/or 'name', got {type(value).__name__}"
     unknown = set(value) - {"id", "name"}
     if unknown:
-        return f"has unknown keys {sorted(unknown)}; allowed are 'id' and 'name'"
+        return f"must only have the keys 'id' and/or 'name', got {sorted(unknown)}"
     if not value:
         return "must give 'id' or 'name'"
     for key, item in value.items():

@@ -25,6 +25,8 @@ from typing import Any
 
 import requests
 
+from airflow_provider_opsgenie_hb.emulator import emulator_process
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results.json"
 BIN = Path(sys.executable).parent
@@ -35,23 +37,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextmanager
-def emulator(api_key: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(BIN / "opsgenie-heartbeat-emulator"), "--port", str(port), "--api-key", api_key],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        process.stdout.readline()
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def control(url: str, path: str, body: Any = None) -> None:
@@ -199,7 +184,8 @@ def main() -> None:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     only = set(sys.argv[1:])
-    with emulator(api_key) as url:
+    with emulator_process(api_key) as handle:
+        url = handle.url
         for key, figure in FIGURES.items():
             if only and key not in only:
                 continue

@@ -10,12 +10,11 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from airflow_provider_opsgenie_hb.emulator import emulator_process
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".demo"
@@ -27,12 +26,6 @@ LOG_LINE = re.compile(r"^\S+ \[\w+\s*\] (.*?) \[[\w.]+\]( loc=\S+)?$")
 
 def step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_quietly(args: list[str], env: dict[str, str], log_name: str) -> str:
@@ -50,18 +43,10 @@ def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir()
     api_key = "demo-" + secrets.token_hex(12)
-    port = free_port()
 
-    step(f"Starting the OpsGenie heartbeat emulator on 127.0.0.1:{port}")
-    emulator_process = subprocess.Popen(
-        [str(BIN / "opsgenie-heartbeat-emulator"), "--port", str(port), "--api-key", api_key],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert emulator_process.stdout is not None
-        print("    " + emulator_process.stdout.readline().strip())
-        emulator = EmulatorHandle(f"http://127.0.0.1:{port}", api_key)
+    step("Starting the OpsGenie heartbeat emulator on 127.0.0.1")
+    with emulator_process(api_key) as emulator:
+        print(f"    listening on {emulator.url}")
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(WORK / "airflow-home"),
@@ -99,9 +84,6 @@ def main() -> None:
         print("    OpsGenie raised an alert:")
         show(alerts[0], ["name", "message", "priority", "tags", "time"])
         print("\nA DAG that stops succeeding on schedule now pages someone. See README.md to use it.")
-    finally:
-        emulator_process.terminate()
-        emulator_process.wait(10)
 
 
 def show(record: dict[str, object], keys: list[str]) -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,3 +64,21 @@ class EmulatorHandle:
 
     def reset(self) -> None:
         self._control("POST", "reset")
+
+
+@contextmanager
+def emulator_process(api_key: str, *, port: int = 0, ping_only_key: str | None = None) -> Iterator[EmulatorHandle]:
+    """Run the emulator in its own process (its CLI) for the duration of the block."""
+    command = [sys.executable, "-m", "airflow_provider_opsgenie_hb.emulator", "--port", str(port), "--api-key", api_key]
+    if ping_only_key:
+        command += ["--ping-only-key", ping_only_key]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline().strip()
+        if " on http" not in banner:
+            raise RuntimeError(f"the emulator did not start: {banner!r}")
+        yield EmulatorHandle(banner.rsplit(" ", 1)[-1], api_key, ping_only_key)
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -118,9 +118,10 @@ class EmulatorServer(ThreadingHTTPServer):
         while not self._stopped.wait(self._tick_seconds):
             self.state.sweep()
 
-    def sleep(self, seconds: float) -> None:
-        """Injected latency; cut short by a reset or a stop."""
-        self._wake.wait(seconds)
+    def sleep(self, seconds: float) -> bool:
+        """Injected latency. False when a reset or a stop cut it short: drop that request,
+        so a request from before a reset never acts on the state after it."""
+        return not self._wake.wait(seconds)
 
     def reset(self) -> None:
         self.faults.clear()
@@ -196,8 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
         if endpoint == "method_not_allowed":
             raise _Answer(405, {"message": f"Method {method} is not allowed here"})
         delay, fault = self.server.faults.select(endpoint)
-        if delay:
-            self.server.sleep(delay)
+        if delay and not self.server.sleep(delay):
+            self._drop()
         if fault is not None and not fault.process:
             self._fault(fault, request_id)
         self._authorise(endpoint)

@@ -121,6 +121,7 @@ class OpsgenieHeartbeatHook(BaseHook):
                 )
             mask_secret(api_key)
             extras = conn.extra_dejson
+            mask_secret(extras)  # extras under sensitive names (token, secret, ...) are masked too
             host = (conn.host or "").rstrip("/")
             if host and conn.port and urlsplit(host if "://" in host else f"//{host}").port is None:
                 host = f"{host}:{conn.port}"

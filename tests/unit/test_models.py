@@ -37,7 +37,7 @@ from airflow_provider_opsgenie_hb.models import Heartbeat, field_problems, to_ap
         ({"alert_message": "m" * 131}, "alert_message", "at most 130"),
         ({"description": "d" * 10_001}, "description", "at most 10000"),
         ({"enabled": "yes"}, "enabled", "true or false"),
-        ({"owner_team": {"slug": "ops"}}, "owner_team", "unknown keys"),
+        ({"owner_team": {"slug": "ops"}}, "owner_team", "only have the keys"),
         ({"owner_team": {}}, "owner_team", "'id' or 'name'"),
         ({"owner_team": {"name": ""}}, "owner_team", "non-empty"),
         ({"owner_team": 7}, "owner_team", "must be an object"),

@@ -1,0 +1,148 @@
+"""Every hook method under every fault, through real sockets; the callback under every fault."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from matrix import FAULTS, METHODS, RECOVERED, Fault, fault_spec
+
+from airflow_provider_opsgenie_hb import errors
+from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+TIME_BUDGET = 3.0
+UNRESOLVABLE = "opsgenie.unresolvable.invalid"
+
+CALLS: dict[str, Callable[[OpsgenieHeartbeatHook], Any]] = {
+    "create": lambda hook: hook.create_heartbeat(name="new", interval=1, interval_unit="hours"),
+    "list": lambda hook: hook.list_heartbeats(),
+    "get": lambda hook: hook.get_heartbeat("hb"),
+    "update": lambda hook: hook.update_heartbeat("hb", interval=2),
+    "delete": lambda hook: hook.delete_heartbeat("hb"),
+    "ping": lambda hook: hook.ping_heartbeat("hb"),
+    "enable": lambda hook: hook.enable_heartbeat("hb"),
+    "disable": lambda hook: hook.disable_heartbeat("hb"),
+}
+
+
+@pytest.fixture
+def no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one part not made real: this sandbox may not send DNS queries to its resolver, so
+    the resolver's "no such host" answer is given here, for one reserved name only."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == UNRESOLVABLE:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def network_host(fault: Fault) -> str:
+    return f"http://127.0.0.1:{closed_port()}" if fault.network == "refused" else f"https://{UNRESOLVABLE}"
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle, host: str | None = None) -> None:
+    conn = {
+        "conn_type": "opsgenie_heartbeat",
+        "host": host or emulator.url,
+        "password": emulator.api_key,
+        "extra": {"connect_timeout": 1, "read_timeout": 1, "time_budget": TIME_BUDGET},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT", json.dumps(conn))
+
+
+@pytest.mark.usefixtures("no_dns")
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.label for f in FAULTS])
+@pytest.mark.parametrize("method", list(METHODS))
+def test_fault_matrix(
+    method: str, fault: Fault, opsgenie_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_connection(monkeypatch, opsgenie_emulator, network_host(fault) if fault.network else None)
+    if method != "create" and not fault.network:
+        setup = OpsgenieHeartbeatHook()
+        setup.create_heartbeat(name="hb", interval=1, interval_unit="hours")
+    spec = fault_spec(fault, method)
+    if spec:
+        opsgenie_emulator.set_faults(spec)
+    hook = OpsgenieHeartbeatHook()
+
+    started = time.monotonic()
+    if fault.expected == RECOVERED:
+        assert spec is not None
+        CALLS[method](hook)
+        tries = [r["status"] for r in opsgenie_emulator.requests() if r["endpoint"] == method]
+        if spec["kind"] == "latency":
+            # The slow first attempt is still in flight (and logged when it ends): the
+            # read timeout passed, and a second attempt succeeded.
+            assert time.monotonic() - started >= 1.0
+            assert tries == [METHODS[method]], tries
+        else:
+            assert len(tries) >= 2, tries  # the fault happened, then a retry
+        assert tries[-1] in (METHODS[method], 409, 404), tries
+    else:
+        with pytest.raises(getattr(errors, fault.expected)) as err:
+            CALLS[method](hook)
+        assert opsgenie_emulator.api_key not in str(err.value)
+    elapsed = time.monotonic() - started
+    assert elapsed < TIME_BUDGET + 1.0
+
+    state = opsgenie_emulator.heartbeats()
+    if method == "create" and fault.expected == RECOVERED:
+        assert list(state) == ["new"]  # a retried create never leaves two
+    if method == "delete" and fault.expected == RECOVERED:
+        assert "hb" not in state
+
+
+@pytest.mark.usefixtures("no_dns")
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.label for f in FAULTS])
+def test_the_callback_under_each_fault_keeps_the_run_green_and_its_deadline(
+    fault: Fault,
+    opsgenie_emulator: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    run_dag: Callable[..., Any],
+) -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_opsgenie_hb.notifications import heartbeat as notifier_module
+    from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+
+    set_connection(monkeypatch, opsgenie_emulator, network_host(fault) if fault.network else None)
+    spec = fault_spec(fault, "ping")
+    if spec:
+        spec.pop("times", None)  # the fault lasts: OpsGenie stays broken for the whole callback
+        opsgenie_emulator.set_faults(spec)
+    notifier_module._checked.add(("opsgenie_heartbeat_default", "cb"))  # time the ping alone
+
+    deadline = 3.0
+    started = time.monotonic()
+    send_opsgenie_heartbeat(name="cb", deadline=deadline)({"dag": DAG("cb", schedule=None), "run_id": "manual__1"})
+    assert time.monotonic() - started < deadline + 0.5
+
+    dag_id = "fault_" + "".join(ch if ch.isalnum() else "_" for ch in fault.label)
+    source = f"""
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+
+with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+         on_success_callback=send_opsgenie_heartbeat(deadline={deadline})) as dag:
+    @task
+    def work():
+        return 1
+    work()
+"""
+    assert run_dag(source, dag_id).state == "success"
+    opsgenie_emulator.reset()
