@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import subprocess
+import sys
 import tempfile
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +57,29 @@ def run_dag(airflow_db: str) -> Callable[..., Any]:
         return dag.test(**test_kwargs)
 
     return run
+
+
+@pytest.fixture
+def start_emulator_cli() -> Iterator[Callable[[str, Path], tuple[subprocess.Popen[str], str]]]:
+    """Start the emulator's CLI with a state file; returns (process, url). Stopped at teardown."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(api_key: str, state: Path) -> tuple[subprocess.Popen[str], str]:
+        command = [sys.executable, "-m", "airflow_provider_opsgenie_hb.emulator", "--port", "0"]
+        process = subprocess.Popen(
+            [*command, "--api-key", api_key, "--state", str(state)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        started.append(process)
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line, line
+        return process, line.rsplit(" ", 1)[-1].strip()
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(10)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ import requests
 import yaml
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+
+StartCli = Callable[[str, Path], tuple[subprocess.Popen[str], str]]
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "opsgenie-heartbeat-openapi.yml"
 
@@ -350,32 +352,9 @@ def _operation(method: str, path: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- CLI and persistence
 
 
-def _start_cli(tmp_path: Path, state: Path, port: int = 0) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_opsgenie_hb.emulator",
-            "--port",
-            str(port),
-            "--api-key",
-            "cli-key",
-            "--state",
-            str(state),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert "listening on http://127.0.0.1:" in line, line
-    return process, line.rsplit(" ", 1)[-1].strip()
-
-
-def test_state_file_survives_a_killed_process(tmp_path: Path) -> None:
+def test_state_file_survives_a_killed_process(tmp_path: Path, start_emulator_cli: StartCli) -> None:
     state = tmp_path / "state.db"
-    process, url = _start_cli(tmp_path, state)
+    process, url = start_emulator_cli("cli-key", state)
     headers = {"Authorization": "GenieKey cli-key"}
     try:
         body = {"name": "kept", "interval": 2, "intervalUnit": "hours", "enabled": True, "alertTags": ["x"]}
@@ -385,7 +364,7 @@ def test_state_file_survives_a_killed_process(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
-    process, url = _start_cli(tmp_path, state)
+    process, url = start_emulator_cli("cli-key", state)
     try:
         after = requests.get(url + "/v2/heartbeats/kept", headers=headers, timeout=5).json()["data"]
     finally:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pendulum
@@ -16,30 +15,11 @@ import requests
 KEY = "persistence-key"
 
 
-def start(state: Path) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_opsgenie_hb.emulator",
-            "--port",
-            "0",
-            "--api-key",
-            KEY,
-            "--state",
-            str(state),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().rsplit(" ", 1)[-1].strip()
-
-
-def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
+def test_acknowledged_writes_survive_sigkill(
+    tmp_path: Path, start_emulator_cli: Callable[[str, Path], tuple[subprocess.Popen[str], str]]
+) -> None:
     state = tmp_path / "emulator.db"
-    process, url = start(state)
+    process, url = start_emulator_cli(KEY, state)
     created: list[str] = []
     pinged: dict[str, pendulum.DateTime] = {}
     stop = threading.Event()
@@ -72,7 +52,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
         thread.join(10)
     assert len(created) > 50  # a real burst, not a handful
 
-    process, url = start(state)
+    process, url = start_emulator_cli(KEY, state)
     try:
         response = requests.get(f"{url}/v2/heartbeats", headers={"Authorization": f"GenieKey {KEY}"}, timeout=10)
         stored = {hb["name"]: hb for hb in response.json()["data"]["heartbeats"]}
