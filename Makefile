@@ -30,8 +30,15 @@ test: lint
 demo: install
 	$(BIN)/python scripts/demo.py
 
-bench: install
-	$(BIN)/python benchmarks/run.py
+# The official OpsGenie provider is a baseline of the import benchmark: it is installed in
+# the benchmark's own environment only, never next to the tests.
+BENCH_VENV := benchmarks/.venv-bench
+bench:
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet --constraint constraints.txt --editable . \
+		apache-airflow-providers-opsgenie
+	$(BENCH_VENV)/bin/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 
+def _option(description: str, kind: str, default: str) -> dict[str, Any]:
+    return {"description": description, "version_added": None, "type": kind, "example": None, "default": default}
+
+
 def get_provider_info() -> dict[str, Any]:
     """What Airflow's ProvidersManager reads (entry point ``apache_airflow_provider``)."""
     return {
@@ -34,6 +38,27 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat"],
             }
         ],
+        # The listener plugin is registered through the ``airflow.plugins`` entry point, not a
+        # "plugins" key here: Airflow loads provider-declared plugins only when
+        # [core] lazy_discover_providers is False (plugins_manager), i.e. not by default.
+        "config": {
+            "opsgenie_heartbeat": {
+                "description": "The listener that pings the heartbeat of every DAG tagged opsgenie-heartbeat.",
+                "options": {
+                    "listener_enabled": _option("Ping tagged DAGs' heartbeats on success.", "boolean", "True"),
+                    "conn_id": _option("The opsgenie_heartbeat connection.", "string", "opsgenie_heartbeat_default"),
+                    "name_template": _option(
+                        "Jinja template of the heartbeat name, seeing dag and dag_id, e.g. prod-{{ dag_id }}. "
+                        "Empty: the DAG id.",
+                        "string",
+                        "",
+                    ),
+                    "queue_size": _option("Pings waiting at most; more are dropped with a warning.", "integer", "1000"),
+                    "ping_deadline_seconds": _option("Seconds one ping may take, retries included.", "float", "10"),
+                    "shutdown_flush_seconds": _option("Seconds to send queued pings at shutdown.", "float", "5"),
+                },
+            }
+        },
         "notifications": ["airflow_provider_opsgenie_hb.notifications.heartbeat.OpsgenieHeartbeatNotifier"],
         "connection-types": [
             {

@@ -11,7 +11,8 @@ import ipaddress
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -413,6 +414,28 @@ class HeartbeatClient:
         self.update_heartbeat(name, **changed)
         return EnsureResult("updated", name, changed)
 
+    def ensure_heartbeats(
+        self, heartbeats: Iterable[Mapping[str, Any]], *, max_workers: int = 8
+    ) -> list[EnsureResult | HeartbeatError]:
+        """Ensure many heartbeats concurrently (each a dict of :meth:`ensure_heartbeat` keywords).
+
+        Calls that meet a rate limit back off and retry like any other call. Returns one
+        entry per heartbeat, in order: its :class:`EnsureResult`, or the error that ended it
+        (one failure does not stop the others).
+        """
+        specs = [dict(spec) for spec in heartbeats]
+        for spec in specs:  # refuse bad input before any request is sent
+            self._validate({"enabled": True, **spec}, required=REQUIRED_ON_CREATE)
+
+        def ensure(spec: dict[str, Any]) -> EnsureResult | HeartbeatError:
+            try:
+                return self.ensure_heartbeat(**spec)
+            except HeartbeatError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="opsgenie-ensure") as pool:
+            return list(pool.map(ensure, specs))
+
     # ------------------------------------------------------------------ plumbing
 
     @staticmethod
@@ -599,7 +622,7 @@ def _connection_error(
 def _log_retry(method: str, path: str) -> Callable[[RetryCallState], None]:
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning(
+        log.info(
             "%s %s failed (%s); retry %d in %.2fs",
             method,
             path,

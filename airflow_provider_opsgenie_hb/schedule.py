@@ -65,9 +65,7 @@ def longest_gap(timetable: Any, *, now: datetime.datetime | None = None) -> date
     start = pendulum.instance(now) if now is not None else pendulum.now("UTC")
     kind = type(timetable).__name__
     if hasattr(timetable, "timetables"):  # MultipleCronTriggerTimetable
-        # The union of several crons is never silent for longer than the most regular
-        # of them: their smallest longest gap is a safe (never too short) interval.
-        return min(longest_gap(t, now=start) for t in timetable.timetables)
+        return _union_longest_gap(timetable.timetables, start)
     if kind == "AssetOrTimeSchedule" and getattr(timetable, "timetable", None) is not None:
         return longest_gap(timetable.timetable, now=start)
     expression = _attr(timetable, "expression")
@@ -86,6 +84,33 @@ def longest_gap(timetable: Any, *, now: datetime.datetime | None = None) -> date
     raise ScheduleIntervalError(
         f"cannot derive a heartbeat interval: {reason}. Give one explicitly, e.g. interval=25, interval_unit='hours'"
     )
+
+
+def _union_longest_gap(timetables: list[Any], start: pendulum.DateTime, max_runs: int = 20_000) -> datetime.timedelta:
+    """Several crons together: walk their merged run times over the next year. A union
+    too dense to walk is never silent longer than its most regular member, so that
+    member's longest gap is a safe (never too short) answer."""
+    import heapq
+
+    from croniter import croniter
+
+    def runs(timetable: Any) -> Any:
+        tz = _attr(timetable, "timezone") or "UTC"
+        zone = pendulum.timezone(tz) if isinstance(tz, str) else tz
+        return croniter(str(_attr(timetable, "expression")), start.in_timezone(zone)).all_next(datetime.datetime)
+
+    end = start + _YEAR
+    longest = datetime.timedelta(0)
+    previous: datetime.datetime | None = None
+    for count, moment in enumerate(heapq.merge(*(runs(t) for t in timetables))):
+        if count >= max_runs:
+            return min(longest_gap(t, now=start) for t in timetables)
+        if previous is not None:
+            longest = max(longest, moment - previous)
+        if moment > end:
+            return longest
+        previous = moment
+    return longest
 
 
 def _attr(timetable: Any, name: str) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -182,6 +182,14 @@ class OpsgenieHeartbeatHook(BaseHook):
         """Create the heartbeat, or update it to match; nothing when it already matches."""
         with airflow_errors():
             return self.client.ensure_heartbeat(**fields)
+
+    def ensure_heartbeats(
+        self, heartbeats: Iterable[Mapping[str, Any]], *, max_workers: int = 8
+    ) -> list[EnsureResult | HeartbeatError]:
+        """Ensure many heartbeats concurrently; one result or error per heartbeat, in order."""
+        with airflow_errors():
+            results = self.client.ensure_heartbeats(heartbeats, max_workers=max_workers)
+        return [as_airflow_error(r) if isinstance(r, HeartbeatError) else r for r in results]
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap authenticated call (list), for the UI's Test button."""

@@ -209,12 +209,23 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
                     with _seen_lock:
                         _ensured.add(key)
                         _checked.add(key)
+            if self._listener_pings(dag, name):
+                log.info("OpsGenie heartbeat %r is pinged by the opsgenie-heartbeat listener: not twice", name)
+                return
             ack = self.hook.ping_heartbeat(name)
             log.info("Pinged OpsGenie heartbeat %r (requestId %s)", name, ack.request_id)
             if key not in _checked:
                 self._warn_if_missing(name)
                 with _seen_lock:
                     _checked.add(key)
+
+    def _listener_pings(self, dag: Any, name: str) -> bool:
+        """A DAG both tagged and given this callback is pinged once per run: by the listener."""
+        if dag is None or "opsgenie-heartbeat" not in (getattr(dag, "tags", None) or ()):
+            return False
+        from airflow_provider_opsgenie_hb.plugins.listener import listener_settings, pinged_by_listener
+
+        return pinged_by_listener(dag) == name and listener_settings()["conn_id"] == self.opsgenie_heartbeat_conn_id
 
     def _ensure(self, name: str, dag: Any) -> None:
         interval, unit = self.interval, self.interval_unit

@@ -287,3 +287,51 @@ class OpsgeniePingHeartbeatOperator(_HeartbeatOperator):
             except HeartbeatForbiddenError:
                 log.info("The key may only ping: not checking that %r exists", self.name)
         return self.hook.ping_heartbeat(self.name).to_dict()
+
+
+class OpsgenieSyncHeartbeatsOperator(BaseOperator):
+    """Reconcile OpsGenie with the heartbeats the DAG files declare (see ``opsgenie-heartbeat sync``).
+
+    :param dags_folder: the folder of DAG files to read (templated; default: Airflow's DAGs folder).
+    :param dry_run: plan only; change nothing.
+    :param prune: delete orphaned heartbeats that sync manages (never others).
+    :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
+    :return: ``{"created": [...], "updated": [...], "unchanged": [...], "orphaned": [...], ...}`` (names).
+    """
+
+    template_fields: Sequence[str] = ("dags_folder", "opsgenie_heartbeat_conn_id")
+    ui_color = _HeartbeatOperator.ui_color
+
+    def __init__(
+        self,
+        *,
+        dags_folder: str | None = None,
+        dry_run: bool = False,
+        prune: bool = False,
+        opsgenie_heartbeat_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dags_folder = dags_folder
+        self.plan_only = dry_run  # BaseOperator.dry_run is a method
+        self.prune = prune
+        self.opsgenie_heartbeat_conn_id = opsgenie_heartbeat_conn_id
+
+    def execute(self, context: Context) -> dict[str, list[str]]:
+        from airflow.configuration import conf
+
+        from airflow_provider_opsgenie_hb.sync import sync_heartbeats
+
+        folder = self.dags_folder or conf.get("core", "dags_folder")
+        plan = sync_heartbeats(
+            folder, conn_id=self.opsgenie_heartbeat_conn_id, dry_run=self.plan_only, prune=self.prune
+        )
+        log.info("Heartbeat sync of %s:\n%s", folder, plan.render())
+        summary: dict[str, list[str]] = {}
+        for item in plan.items:
+            summary.setdefault("created" if item.action == "create" and plan.applied else item.action, []).append(
+                item.name
+            )
+        if plan.count("failed"):
+            raise RuntimeError(f"heartbeat sync failed for {summary['failed']}; see the plan above")
+        return summary

@@ -45,6 +45,20 @@ with DAG(
 """
 
 
+LISTENER_DAG = """
+import pendulum
+from airflow.sdk import DAG, task
+
+with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), tags={tags}):
+    @task
+    def work():
+        return "done"
+
+    work()
+"""
+LISTENER_PING_DEADLINE = 60
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -63,6 +77,8 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, logs: Path
 
 
 class AirflowStack:
+    """The running components' settings, and the CLI against their metadata database."""
+
     def __init__(self, home: Path, env: dict[str, str], api_url: str) -> None:
         self.home = home
         self.env = env
@@ -85,6 +101,8 @@ def airflow_stack(
     dags = home / "dags"
     dags.mkdir()
     (dags / "e2e_callback.py").write_text(textwrap.dedent(CALLBACK_DAG))
+    for dag_id, tags in (("e2e_tagged", ["opsgenie-heartbeat"]), ("e2e_untagged", []), ("e2e_other", [])):
+        (dags / f"{dag_id}.py").write_text(textwrap.dedent(LISTENER_DAG.format(dag_id=dag_id, tags=tags)))
     port = _free_port()
     api_url = f"http://127.0.0.1:{port}"
     env = {
@@ -104,6 +122,7 @@ def airflow_stack(
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT": opsgenie_emulator_server.connection_json(),
+        "AIRFLOW__OPSGENIE_HEARTBEAT__PING_DEADLINE_SECONDS": str(LISTENER_PING_DEADLINE),
     }
     stack = AirflowStack(home, env, api_url)
     stack.logs.mkdir()
@@ -155,3 +174,39 @@ def test_dag_processor_pings_the_heartbeat_after_a_triggered_run(
     # The callback ran in the DAG processor: its per-file log holds the notifier's line.
     processor_logs = "".join(p.read_text() for p in (airflow_stack.home / "logs" / "dag_processor").rglob("*.log"))
     assert "Pinged OpsGenie heartbeat 'e2e-e2e_callback'" in processor_logs
+
+
+def _run_succeeded(stack: AirflowStack, dag_id: str) -> bool:
+    return '"state": "success"' in stack.cli("dags", "list-runs", dag_id, "-o", "json").replace("'", '"')
+
+
+def test_listener_pings_tagged_dags_only(airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle) -> None:
+    opsgenie_emulator_server.reset()
+    airflow_stack.cli("dags", "trigger", "e2e_untagged")
+    airflow_stack.cli("dags", "trigger", "e2e_tagged")
+    wait_for(lambda: _run_succeeded(airflow_stack, "e2e_untagged"), 240, "e2e_untagged to succeed", airflow_stack.logs)
+
+    def tagged_pinged() -> bool:
+        return any(r["endpoint"] == "ping" and r["name"] == "e2e_tagged" for r in opsgenie_emulator_server.requests())
+
+    wait_for(tagged_pinged, 240, "the listener's ping of e2e_tagged", airflow_stack.logs)
+    assert not [r for r in opsgenie_emulator_server.requests() if r["name"] == "e2e_untagged"]
+    assert (
+        "Pinged OpsGenie heartbeat 'e2e_tagged' from the listener" in (airflow_stack.logs / "scheduler.log").read_text()
+    )
+
+
+def test_a_hanging_opsgenie_does_not_hold_up_the_scheduler(
+    airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle
+) -> None:
+    opsgenie_emulator_server.reset()
+    opsgenie_emulator_server.set_faults({"kind": "latency", "seconds": 3 * LISTENER_PING_DEADLINE, "endpoint": "ping"})
+    airflow_stack.cli("dags", "trigger", "e2e_tagged")
+    wait_for(lambda: _run_succeeded(airflow_stack, "e2e_tagged"), 240, "e2e_tagged to succeed", airflow_stack.logs)
+    # The listener's ping now hangs for up to its deadline. If it blocked the scheduler, the
+    # next run of another DAG could not finish before that deadline passed.
+    started = time.monotonic()
+    airflow_stack.cli("dags", "trigger", "e2e_other")
+    wait_for(lambda: _run_succeeded(airflow_stack, "e2e_other"), 240, "e2e_other to succeed", airflow_stack.logs)
+    assert time.monotonic() - started < LISTENER_PING_DEADLINE
+    opsgenie_emulator_server.reset()

@@ -348,3 +348,34 @@ def test_the_key_never_appears_in_logs_errors_or_reprs(
     texts += [str(record.args) for record in caplog.records]
     assert any("GET /v2/heartbeats" in t for t in texts)  # the logs did record the calls
     assert not [t for t in texts if key in t]
+
+
+def test_bulk_ensure_under_a_rate_limit(client: HeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
+    specs = [{"name": f"bulk-{i}", "interval": 1, "interval_unit": "hours"} for i in range(30)]
+    opsgenie_emulator.set_faults({"kind": "rate_limit", "rate": 40, "burst": 10, "period_in_sec": 1})
+    results = client.ensure_heartbeats(specs)
+    assert [getattr(r, "action", r) for r in results] == ["created"] * 30
+    assert 429 in [r["status"] for r in opsgenie_emulator.requests()]  # it was throttled, and recovered
+    assert sorted(opsgenie_emulator.heartbeats()) == sorted(s["name"] for s in specs)
+    again = client.ensure_heartbeats(specs)
+    assert [getattr(r, "action", r) for r in again] == ["unchanged"] * 30
+
+
+def test_bulk_ensure_refuses_bad_input_before_sending(
+    client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
+) -> None:
+    specs = [{"name": "ok", "interval": 1, "interval_unit": "hours"}, {"name": "bad", "interval": 0}]
+    with pytest.raises(HeartbeatValidationError, match="interval"):
+        client.ensure_heartbeats(specs)
+    assert opsgenie_emulator.requests() == []
+
+
+def test_bulk_ensure_reports_each_failure_without_stopping(
+    client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
+) -> None:
+    opsgenie_emulator.set_faults({"kind": "status", "status": 403, "endpoint": "get", "times": 1})
+    results = client.ensure_heartbeats(
+        [{"name": f"h{i}", "interval": 1, "interval_unit": "hours"} for i in range(3)], max_workers=1
+    )
+    assert isinstance(results[0], HeartbeatForbiddenError)
+    assert [getattr(r, "action", None) for r in results[1:]] == ["created", "created"]

@@ -57,6 +57,8 @@ def test_data_interval_cron_and_multiple_crons() -> None:
     assert longest_gap(CronDataIntervalTimetable("0 * * * *", timezone="UTC"), now=NOW) == datetime.timedelta(hours=1)
     both = MultipleCronTriggerTimetable("0 3 * * *", "0 */6 * * *", timezone="UTC")
     assert longest_gap(both, now=NOW) == datetime.timedelta(hours=6)
+    twice_a_day = MultipleCronTriggerTimetable("0 3 * * *", "0 15 * * *", timezone="UTC")
+    assert longest_gap(twice_a_day, now=NOW) == datetime.timedelta(hours=12)
 
 
 def test_relativedelta_uses_the_longest_step() -> None:
