@@ -1,0 +1,88 @@
+"""The listener's queue and worker against the emulator, and one ping per run for tag + callback."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from airflow_provider_opsgenie_hb.plugins import listener
+from airflow_provider_opsgenie_hb.plugins.listener import HeartbeatPinger
+
+
+def pings(emulator: EmulatorHandle) -> list[str]:
+    return [r["name"] for r in emulator.requests() if r["endpoint"] == "ping"]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_pinger_sends_in_the_background(opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+    pinger = HeartbeatPinger("opsgenie_heartbeat_default", maxsize=10, ping_deadline=5)
+    started = time.monotonic()
+    assert pinger.submit("a")
+    assert pinger.submit("b")
+    assert time.monotonic() - started < 0.5  # submitting never waits for OpsGenie
+    assert pinger.flush(5)
+    assert pings(opsgenie_heartbeat_conn) == ["a", "b"]
+
+
+def test_a_full_queue_drops_with_a_warning_and_flush_is_bounded(
+    opsgenie_heartbeat_conn: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    opsgenie_heartbeat_conn.set_faults({"kind": "latency", "seconds": 30, "endpoint": "ping"})
+    pinger = HeartbeatPinger("opsgenie_heartbeat_default", maxsize=2, ping_deadline=30)
+    caplog.set_level(logging.WARNING)
+    accepted = [pinger.submit(f"p{i}") for i in range(6)]
+    # One ping is in flight (hanging), two wait in the queue, the rest are dropped.
+    assert accepted.count(False) >= 3
+    assert any("queue is full" in r.getMessage() for r in caplog.records)
+    started = time.monotonic()
+    assert pinger.flush(0.5) is False
+    assert time.monotonic() - started < 1.0
+    assert any("still queued at shutdown" in r.getMessage() for r in caplog.records)
+    opsgenie_heartbeat_conn.reset()  # ends the hanging request
+
+
+TAGGED_WITH_CALLBACK = """
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+
+with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+         tags={tags}, on_success_callback=send_opsgenie_heartbeat()) as dag:
+    @task
+    def work():
+        return 1
+    work()
+"""
+
+
+@pytest.mark.parametrize(("tags", "expected_pings"), [(["opsgenie-heartbeat"], 1), ([], 1)])
+def test_tag_and_callback_ping_once_per_run(
+    run_dag: Callable[..., Any],
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    tags: list[str],
+    expected_pings: int,
+) -> None:
+    listener._pinger = None  # a fresh worker bound to this test's connection
+    dag_id = "tag_and_callback" if tags else "callback_only"
+    dag_run = run_dag(TAGGED_WITH_CALLBACK.format(dag_id=dag_id, tags=tags), dag_id)
+    assert dag_run.state == "success"
+    if listener._pinger is not None:
+        assert listener._pinger.flush(5)
+    assert wait_until(lambda: len(pings(opsgenie_heartbeat_conn)) >= expected_pings)
+    time.sleep(0.3)  # a second, duplicate ping would arrive now
+    assert pings(opsgenie_heartbeat_conn) == [dag_id] * expected_pings
+    # Tagged: the listener pinged (in this process, as dag.test() runs no scheduler).
+    assert (listener._pinger is not None) == bool(tags)
