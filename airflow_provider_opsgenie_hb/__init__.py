@@ -7,6 +7,17 @@ from typing import Any
 __version__ = "0.1.0"
 
 
+# The same timeout extras on both connection types (the hook reads them for either).
+_TIMEOUT_FIELDS: dict[str, Any] = {
+    "connect_timeout": {"label": "Connect timeout (s)", "schema": {"type": ["number", "null"], "default": 5}},
+    "read_timeout": {"label": "Read timeout (s)", "schema": {"type": ["number", "null"], "default": 15}},
+    "time_budget": {
+        "label": "Time budget per call, retries included (s)",
+        "schema": {"type": ["number", "null"], "default": 30},
+    },
+}
+
+
 def _option(description: str, kind: str, default: str) -> dict[str, Any]:
     return {"description": description, "version_added": None, "type": kind, "example": None, "default": default}
 
@@ -71,18 +82,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "us or eu; used when Base URL is empty",
                         "schema": {"type": ["string", "null"], "enum": ["us", "eu", None]},
                     },
-                    "connect_timeout": {
-                        "label": "Connect timeout (s)",
-                        "schema": {"type": ["number", "null"], "default": 5},
-                    },
-                    "read_timeout": {
-                        "label": "Read timeout (s)",
-                        "schema": {"type": ["number", "null"], "default": 15},
-                    },
-                    "time_budget": {
-                        "label": "Time budget per call, retries included (s)",
-                        "schema": {"type": ["number", "null"], "default": 30},
-                    },
+                    **_TIMEOUT_FIELDS,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "login", "port", "extra"],
@@ -92,6 +92,21 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "the API key of an OpsGenie API or Heartbeat integration",
                     },
                 },
-            }
+            },
+            {
+                "connection-type": "jsm_ops_heartbeat",
+                "hook-class-name": "airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat.JsmOpsHeartbeatHook",
+                "hook-name": "JSM Operations Heartbeat",
+                "conn-fields": {
+                    "cloud_id": {"label": "Site cloud id", "schema": {"type": ["string", "null"]}},
+                    "team_id": {"label": "Team id", "schema": {"type": ["string", "null"]}},
+                    **_TIMEOUT_FIELDS,
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"login": "Account email", "password": "API token", "host": "Base URL"},
+                    "placeholders": {"host": "empty = https://api.atlassian.com"},
+                },
+            },
         ],
     }

@@ -20,9 +20,34 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--conn-id", default="opsgenie_heartbeat_default", help="the opsgenie_heartbeat connection")
     sync.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
     sync.add_argument("--prune", action="store_true", help="delete orphaned heartbeats that sync manages")
+    move = commands.add_parser("migrate", help="copy every heartbeat from OpsGenie to JSM Operations")
+    move.add_argument("--from", dest="source", required=True, help="the opsgenie_heartbeat connection")
+    move.add_argument("--to", dest="target", required=True, help="the jsm_ops_heartbeat connection")
+    move.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    return _sync(args)
+    return _sync(args) if args.command == "sync" else _migrate(args)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from airflow_provider_opsgenie_hb.migrate import migrate_heartbeats
+
+    print(f"Heartbeats of {args.source} -> {args.target}:\n")
+    try:
+        plan = migrate_heartbeats(args.source, args.target, dry_run=args.dry_run)
+    except HeartbeatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(plan.render())
+    if args.dry_run:
+        print("\nDry run: nothing was changed.")
+        return 0
+    print(
+        f"\nMigrated: {plan.count('create')} created, {plan.count('update')} updated, "
+        f"{plan.count('unchanged')} already there and equal, {plan.count('skipped')} could not be mapped, "
+        f"{plan.count('failed')} failed."
+    )
+    return 1 if plan.count("failed") else 0
 
 
 def _sync(args: argparse.Namespace) -> int:

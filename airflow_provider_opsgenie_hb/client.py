@@ -39,6 +39,7 @@ from airflow_provider_opsgenie_hb.errors import (
     HeartbeatServerError,
     HeartbeatTimeoutError,
     HeartbeatUnauthorizedError,
+    HeartbeatUnsupportedError,
     HeartbeatValidationError,
 )
 from airflow_provider_opsgenie_hb.models import (
@@ -164,6 +165,13 @@ class _GenieKeyAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return "GenieKeyAuth(***)"
+
+
+class _BasicAuth(requests.auth.HTTPBasicAuth):
+    """HTTP Basic (``email:api_token``); its repr never shows the token."""
+
+    def __repr__(self) -> str:
+        return "BasicAuth(***)"
 
 
 _STATUS_ERRORS: dict[int, type[HeartbeatError]] = {
@@ -312,7 +320,7 @@ class HeartbeatClient:
         self._validate(fields, required=REQUIRED_ON_CREATE)
         attempts: list[HeartbeatError] = []
         try:
-            payload = self._request("POST", "/v2/heartbeats", json=to_api_fields(fields), ok=201, attempts=attempts)
+            return self._create(fields, attempts)
         except HeartbeatAlreadyExistsError:
             # A retried create whose earlier attempt may have reached the server: the 409
             # is most likely our own first attempt. Read it back rather than fail or
@@ -321,7 +329,10 @@ class HeartbeatClient:
                 raise
             log.info("create of heartbeat %r was retried and found it present; reading it back", name)
             return self.get_heartbeat(name)
-        return self._heartbeat(payload)
+
+    def _create(self, fields: Mapping[str, Any], attempts: list[HeartbeatError]) -> Heartbeat:
+        body = to_api_fields(fields)
+        return self._heartbeat(self._request("POST", "/v2/heartbeats", json=body, ok=201, attempts=attempts))
 
     def list_heartbeats(self) -> list[Heartbeat]:
         """All heartbeats of the account (the API does not paginate)."""
@@ -347,19 +358,24 @@ class HeartbeatClient:
         if not given:
             raise HeartbeatValidationError("update needs at least one field to change", errors={"fields": "none given"})
         self._validate({"name": name, **given}, required=("name",))
-        return self._status(self._request("PATCH", self._path(name), json=to_api_fields(given)))
+        return self._update(name, given)
+
+    def _update(self, name: str, changes: Mapping[str, Any]) -> HeartbeatStatus:
+        return self._status(self._request("PATCH", self._path(name), json=to_api_fields(changes)))
 
     def delete_heartbeat(self, name: str) -> Acknowledgement:
         """Delete a heartbeat; raises :class:`HeartbeatNotFoundError` if there is none."""
         attempts: list[HeartbeatError] = []
         try:
-            payload = self._request("DELETE", self._path(name), attempts=attempts)
+            return self._delete(name, attempts)
         except HeartbeatNotFoundError as exc:
             if not any(e.maybe_processed for e in attempts[:-1]):
                 raise
             # An earlier attempt probably deleted it.
             return Acknowledgement("Deleted", exc.request_id)
-        return self._ack(payload)
+
+    def _delete(self, name: str, attempts: list[HeartbeatError]) -> Acknowledgement:
+        return self._ack(self._request("DELETE", self._path(name), attempts=attempts))
 
     def ping_heartbeat(self, name: str) -> Acknowledgement:
         """Ping a heartbeat. The service answers PONG even for a name that does not exist."""
@@ -495,6 +511,7 @@ class HeartbeatClient:
         json: Mapping[str, Any] | None = None,
         ok: int = 200,
         attempts: list[HeartbeatError] | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         deadline = self._call_deadline()
         tried = attempts if attempts is not None else []
@@ -505,7 +522,7 @@ class HeartbeatClient:
 
         def attempt() -> dict[str, Any]:
             try:
-                return self._send(method, path, json, ok, deadline)
+                return self._send(method, path, json, ok, deadline, params)
             except HeartbeatError as exc:
                 tried.append(exc)
                 raise
@@ -520,14 +537,22 @@ class HeartbeatClient:
         )
         return retrying(attempt)
 
-    def _send(self, method: str, path: str, json: Mapping[str, Any] | None, ok: int, deadline: float) -> dict[str, Any]:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        json: Mapping[str, Any] | None,
+        ok: int,
+        deadline: float,
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise HeartbeatTimeoutError(f"{method} {path}: the time budget ran out before the request was sent")
         timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
         started = time.monotonic()
         try:
-            response = self.session.request(method, self.base_url + path, json=json, timeout=timeout)
+            response = self.session.request(method, self.base_url + path, json=json, params=params, timeout=timeout)
         except requests.exceptions.RequestException as exc:
             raise _connection_error(method, path, exc, timeout) from None
         elapsed = time.monotonic() - started
@@ -536,6 +561,8 @@ class HeartbeatClient:
         body = _json_or_none(response)
         if isinstance(body, dict) and isinstance(body.get("requestId"), str):
             request_id = body["requestId"]
+        if response.status_code == ok == 204:
+            return {"requestId": request_id} if request_id else {}
         if response.status_code == ok:
             if not isinstance(body, dict):
                 raise HeartbeatResponseError(
@@ -553,12 +580,18 @@ def _error_for(
 ) -> HeartbeatError:
     status = response.status_code
     message = body.get("message") if isinstance(body, dict) else None
+    raw_errors = body.get("errors") if isinstance(body, dict) else None
+    errors: dict[str, str] | None = None
+    if isinstance(raw_errors, dict):  # OpsGenie: {"field": "problem"}
+        errors = {str(k): str(v) for k, v in raw_errors.items()}
+    elif isinstance(raw_errors, list):  # JSM Operations: [{"title": ..., "code": ...}]
+        titles = [str(e.get("title")) for e in raw_errors if isinstance(e, dict) and e.get("title")]
+        message = message or "; ".join(titles)
     if not isinstance(message, str) or not message:
         message = response.reason or "unexpected answer"
-    errors = body.get("errors") if isinstance(body, dict) and isinstance(body.get("errors"), dict) else None
     text = f"{method} {path}: {message}"
     if status == 402:
-        text += " (the OpsGenie plan does not include heartbeats)"
+        text += " (the plan does not include heartbeats)"
     if status >= 500:
         return HeartbeatServerError(text, status=status, request_id=request_id)
     if status == 429:
@@ -632,3 +665,129 @@ def _log_retry(method: str, path: str) -> Callable[[RetryCallState], None]:
         )
 
     return before_sleep
+
+
+JSM_BASE_URL = "https://api.atlassian.com"
+_JSM_PAGE_SIZE = 100
+
+
+class JsmHeartbeatClient(HeartbeatClient):
+    """The same interface on Jira Service Management Operations, OpsGenie's successor.
+
+    Heartbeats there belong to a team: ``{base}/jsm/ops/api/{cloud_id}/v1/teams/{team_id}/heartbeats``,
+    with the name as a ``?name=`` query parameter and HTTP Basic auth (account email, API
+    token). There is no get-by-name (a filtered list is read), enable/disable are a PATCH of
+    ``enabled``, and ``status`` (``Unresponsive`` means expired) replaces ``expired``.
+
+    :param email: the Atlassian account's email.
+    :param api_token: an API token of that account.
+    :param cloud_id: the site's cloud id.
+    :param team_id: the id of the team that owns the heartbeats.
+    :param base_url: ``https://api.atlassian.com`` by default.
+    """
+
+    def __init__(
+        self,
+        email: str,
+        api_token: str,
+        *,
+        cloud_id: str,
+        team_id: str,
+        base_url: str = JSM_BASE_URL,
+        **kwargs: Any,
+    ) -> None:
+        problems = {
+            key: "is required"
+            for key, value in (("email", email), ("cloud_id", cloud_id), ("team_id", team_id))
+            if not isinstance(value, str) or not value.strip()
+        }
+        if problems:
+            raise HeartbeatValidationError("a JSM Operations connection needs " + ", ".join(problems), errors=problems)
+        super().__init__(api_token, resolve_base_url(base_url) + f"/jsm/ops/api/{quote(cloud_id, safe='')}", **kwargs)
+        self.session.auth = _BasicAuth(email, api_token)
+        self.team_id = team_id
+        self._collection = f"/v1/teams/{quote(team_id, safe='')}/heartbeats"
+
+    def _create(self, fields: Mapping[str, Any], attempts: list[HeartbeatError]) -> Heartbeat:
+        if fields.get("owner_team") is not None:
+            raise HeartbeatUnsupportedError(
+                "owner_team has no JSM Operations equivalent: a heartbeat there belongs to the "
+                f"connection's team ({self.team_id})",
+                errors={"owner_team": "not supported on JSM Operations"},
+            )
+        body = to_api_fields(fields)
+        return self._jsm_heartbeat(self._request("POST", self._collection, json=body, ok=201, attempts=attempts))
+
+    def list_heartbeats(self) -> list[Heartbeat]:
+        """All heartbeats of the team, every page."""
+        return self._list({})
+
+    def get_heartbeat(self, name: str) -> Heartbeat:
+        """One heartbeat by name, read through the list filtered by name (an exact match)."""
+        _check_name(name)
+        for heartbeat in self._list({"name": name}):
+            if heartbeat.name == name:
+                return heartbeat
+        raise HeartbeatNotFoundError(
+            f"GET {self._collection}?name=...: no heartbeat named {name!r} in team {self.team_id}", status=404
+        )
+
+    def _list(self, query: Mapping[str, Any]) -> list[Heartbeat]:
+        found: list[Heartbeat] = []
+        offset = 0
+        while True:
+            payload = self._request("GET", self._collection, params={**query, "offset": offset, "size": _JSM_PAGE_SIZE})
+            try:
+                values = payload["values"]
+                found += [self._parse(item) for item in values]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise self._shape_error(payload, exc) from None
+            if not (payload.get("links") or {}).get("next") or not values:
+                return found
+            offset += len(values)
+
+    def _update(self, name: str, changes: Mapping[str, Any]) -> HeartbeatStatus:
+        if changes.get("owner_team") is not None:
+            raise HeartbeatUnsupportedError(
+                "owner_team cannot be changed on JSM Operations: a heartbeat belongs to its team",
+                errors={"owner_team": "not supported on JSM Operations"},
+            )
+        body = {"name": name, **to_api_fields(changes)}
+        heartbeat = self._jsm_heartbeat(
+            self._request("PATCH", self._collection, json=body, params={"name": name}, ok=201)
+        )
+        return HeartbeatStatus(heartbeat.name, heartbeat.enabled, heartbeat.expired)
+
+    def _delete(self, name: str, attempts: list[HeartbeatError]) -> Acknowledgement:
+        _check_name(name)
+        payload = self._request("DELETE", self._collection, params={"name": name}, ok=204, attempts=attempts)
+        return Acknowledgement("Deleted", payload.get("requestId"))
+
+    def ping_heartbeat(self, name: str) -> Acknowledgement:
+        """Ping a heartbeat (JSM answers ``PONG`` like OpsGenie)."""
+        _check_name(name)
+        payload = self._request("POST", f"{self._collection}/ping", params={"name": name}, ok=202)
+        message = payload.get("message")
+        if not isinstance(message, str):
+            raise self._shape_error(payload, KeyError("message"))
+        return Acknowledgement(message, payload.get("requestId"))
+
+    def enable_heartbeat(self, name: str) -> HeartbeatStatus:
+        """JSM has no enable endpoint: a PATCH of ``enabled``."""
+        _check_name(name)
+        return self._update(name, {"enabled": True})
+
+    def disable_heartbeat(self, name: str) -> HeartbeatStatus:
+        """JSM has no disable endpoint: a PATCH of ``enabled``."""
+        _check_name(name)
+        return self._update(name, {"enabled": False})
+
+    def _jsm_heartbeat(self, payload: dict[str, Any]) -> Heartbeat:
+        try:
+            return self._parse(payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._shape_error(payload, exc) from None
+
+    @staticmethod
+    def _parse(data: Mapping[str, Any]) -> Heartbeat:
+        return Heartbeat.from_api({k: v for k, v in data.items() if k not in ("requestId",)})

@@ -95,3 +95,7 @@ class HeartbeatTimeoutError(HeartbeatConnectionError):
 
 class HeartbeatResponseError(HeartbeatError):
     """The service answered, but not in the shape the API documents (e.g. a 200 that is not JSON)."""
+
+
+class HeartbeatUnsupportedError(HeartbeatValidationError):
+    """The backend has no equivalent for this operation or field (e.g. owner_team on JSM Operations)."""

@@ -219,6 +219,8 @@ class Heartbeat:
     alert_tags: tuple[str, ...] = field(default_factory=tuple)
     alert_priority: str | None = None
     last_ping_time: pendulum.DateTime | None = None
+    #: JSM Operations' status (Unresponsive, Responsive, Off, Pending); None on OpsGenie
+    status: str | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Heartbeat:
@@ -231,13 +233,17 @@ class Heartbeat:
         interval = data["interval"]
         if not isinstance(name, str) or isinstance(interval, bool) or not isinstance(interval, int):
             raise TypeError("name must be a string and interval an integer")
-        owner = data.get("ownerTeam")
+        owner = data.get("ownerTeam") or ({"id": data["ownerTeamId"]} if data.get("ownerTeamId") else None)
+        status = data.get("status")
+        # OpsGenie says "expired"; JSM Operations says status "Unresponsive" (and "Hours").
+        expired = data.get("expired", status == "Unresponsive")
         return cls(
             name=name,
             interval=interval,
-            interval_unit=str(data["intervalUnit"]),
+            interval_unit=str(data["intervalUnit"]).lower(),
             enabled=bool(data["enabled"]),
-            expired=bool(data.get("expired", False)),
+            expired=bool(expired),
+            status=status,
             description=data.get("description"),
             owner_team=dict(owner) if owner else None,
             alert_message=data.get("alertMessage"),
@@ -260,6 +266,7 @@ class Heartbeat:
             "alert_tags": list(self.alert_tags),
             "alert_priority": self.alert_priority,
             "last_ping_time": format_ping_time(self.last_ping_time) if self.last_ping_time else None,
+            "status": self.status,
         }
 
     def differences(self, wanted: Mapping[str, Any]) -> dict[str, Any]:

@@ -82,7 +82,9 @@ class SyncPlan:
 
 def _describe(item: PlanItem) -> str:
     if item.action == "create":
-        return f"interval {item.fields['interval']} {item.fields['interval_unit']} (DAG {item.dag_id})"
+        origin = f" (DAG {item.dag_id})" if item.dag_id else ""
+        note = f"; {item.reason}" if item.reason else ""
+        return f"interval {item.fields['interval']} {item.fields['interval_unit']}{origin}{note}"
     if item.action == "update":
         return "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in item.changed.items())
     if item.action == "orphaned":
@@ -170,8 +172,8 @@ def _render(value: Any, dag: Any) -> Any:
     return SandboxedEnvironment(undefined=StrictUndefined).from_string(value).render(dag=dag, dag_id=dag.dag_id)
 
 
-def plan(hook: OpsgenieHeartbeatHook, declared: list[PlanItem]) -> SyncPlan:
-    """Compare the declarations with what OpsGenie has (one list call)."""
+def plan(hook: OpsgenieHeartbeatHook, declared: list[PlanItem], *, orphans: bool = True) -> SyncPlan:
+    """Compare the declarations with what the service has (one list call)."""
     current: dict[str, Heartbeat] = {hb.name: hb for hb in hook.list_heartbeats()}
     items: list[PlanItem] = []
     for item in declared:
@@ -187,7 +189,7 @@ def plan(hook: OpsgenieHeartbeatHook, declared: list[PlanItem]) -> SyncPlan:
         items.append(item)
     names = {item.name for item in declared}
     for name, hb in sorted(current.items()):
-        if name not in names and MANAGED_TAG in hb.alert_tags:
+        if orphans and name not in names and MANAGED_TAG in hb.alert_tags:
             items.append(PlanItem("orphaned", name))
     return SyncPlan(items)
 

@@ -28,6 +28,8 @@ os.environ.pop("AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT", None)
 
 import pytest  # noqa: E402
 
+from airflow_provider_opsgenie_hb.emulator import EmulatorHandle  # noqa: E402
+
 pytest_plugins = ["airflow_provider_opsgenie_hb.emulator.pytest_plugin"]
 
 
@@ -83,3 +85,83 @@ def start_emulator_cli() -> Iterator[Callable[[str, Path], tuple[subprocess.Pope
         if process.poll() is None:
             process.terminate()
             process.wait(10)
+
+
+class Backend:
+    """One of the two services the provider speaks to, both served by the emulator.
+
+    ``heartbeats()`` and ``calls()`` read the emulator in a backend-neutral shape, so one
+    test body checks either backend.
+    """
+
+    def __init__(self, name: str, emulator: EmulatorHandle) -> None:
+        self.name = name
+        self.emulator = emulator
+        self.api_key = emulator.api_key
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name})"
+
+    def connection_json(self, **overrides: Any) -> str:
+        if self.name == "jsm":
+            return self.emulator.jsm_connection_json()
+        return self.emulator.connection_json(**overrides)
+
+    def heartbeats(self) -> dict[str, dict[str, Any]]:
+        """name -> the stored fields, with intervalUnit in lower case and ``pinged``/``expired`` flags."""
+        if self.name == "jsm":
+            return {
+                name: {
+                    **hb,
+                    "intervalUnit": hb["intervalUnit"].lower(),
+                    "expired": hb["status"] == "Unresponsive",
+                    "pinged": hb["status"] in ("Responsive", "Unresponsive"),
+                }
+                for name, hb in self.emulator.jsm_heartbeats().items()
+            }
+        return {name: {**hb, "pinged": bool(hb.get("lastPingTime"))} for name, hb in self.emulator.heartbeats().items()}
+
+    def calls(self) -> list[tuple[str, str | None]]:
+        """(operation, heartbeat name) per request; JSM's list filtered by name counts as a get."""
+        calls = []
+        for r in self.emulator.requests():
+            operation = r["endpoint"]
+            if self.name == "jsm" and operation == "list" and r["name"]:
+                operation = "get"
+            calls.append((operation, r["name"]))
+        return calls
+
+    def operations(self) -> list[str]:
+        return [operation for operation, _ in self.calls()]
+
+    def pings(self) -> list[str | None]:
+        return [name for operation, name in self.calls() if operation == "ping"]
+
+
+@pytest.fixture(params=["opsgenie", "jsm"])
+def backend(
+    request: pytest.FixtureRequest, opsgenie_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> Backend:
+    """The default connection pointed at one backend of the emulator: OpsGenie, then JSM Operations."""
+    chosen = Backend(request.param, opsgenie_emulator)
+    monkeypatch.setenv("AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT", chosen.connection_json())
+    return chosen
+
+
+@pytest.fixture
+def provider_cli(airflow_db: str) -> Callable[..., str]:
+    """Run the ``opsgenie-heartbeat`` console script; fail the test on a non-zero exit."""
+
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "opsgenie-heartbeat"), *args],
+            env={**os.environ},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    return run

@@ -22,11 +22,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", required=True, help="the API key clients must send as GenieKey")
     parser.add_argument("--ping-only-key", help="a second key that may ping and do nothing else")
     parser.add_argument("--state", metavar="FILE", help="keep state in this SQLite file across restarts")
+    parser.add_argument(
+        "--jsm-email",
+        default="emulator@example.com",
+        help="the account email of the JSM Operations routes (Basic auth with --api-key as the token)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
     server = EmulatorServer(
-        args.host, args.port, api_key=args.api_key, ping_only_key=args.ping_only_key, state_file=args.state
+        args.host,
+        args.port,
+        api_key=args.api_key,
+        ping_only_key=args.ping_only_key,
+        state_file=args.state,
+        jsm_email=args.jsm_email,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -20,6 +20,7 @@ class EmulatorHandle:
     url: str
     api_key: str
     ping_only_key: str | None = None
+    jsm_email: str = "emulator@example.com"
     _session: requests.Session = field(default_factory=requests.Session, repr=False)
 
     def __repr__(self) -> str:
@@ -35,6 +36,22 @@ class EmulatorHandle:
         if extra:
             conn["extra"] = extra
         return json.dumps(conn)
+
+    def jsm_connection_json(self, *, team_id: str = "team-1", cloud_id: str = "cloud-1", **extra: Any) -> str:
+        """An ``AIRFLOW_CONN_...`` value for the emulator's JSM Operations routes."""
+        conn = {
+            "conn_type": "jsm_ops_heartbeat",
+            "host": self.url,
+            "login": self.jsm_email,
+            "password": self.api_key,
+            "extra": {"cloud_id": cloud_id, "team_id": team_id, **extra},
+        }
+        return json.dumps(conn)
+
+    def jsm_heartbeats(self, team_id: str = "team-1") -> dict[str, dict[str, Any]]:
+        """A JSM team's heartbeats by name, in JSM's shape (``status``, ``ownerTeamId``)."""
+        teams = self._control("GET", "jsm/heartbeats")["teams"]
+        return {hb["name"]: hb for hb in teams.get(team_id, [])}
 
     def _control(self, method: str, path: str, body: Any = None) -> Any:
         response = self._session.request(method, f"{self.url}/_emulator/{path}", json=body, timeout=10)

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from airflow_provider_opsgenie_hb.emulator import jsm
 from airflow_provider_opsgenie_hb.emulator.faults import RATE_LIMIT_MESSAGE, Fault, FaultSet, FaultSpecError
 from airflow_provider_opsgenie_hb.emulator.state import EmulatorState
 from airflow_provider_opsgenie_hb.models import API_FIELD_NAMES, REQUIRED_ON_CREATE, field_problems
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 _SNAKE = {camel: snake for snake, camel in API_FIELD_NAMES.items()}
 _PING_METHODS = ("GET", "POST", "PUT", "PATCH", "HEAD")
 _REQUEST_LOG_SIZE = 10_000
+DEFAULT_JSM_EMAIL = "emulator@example.com"
 
 
 class _Answer(Exception):
@@ -74,12 +76,17 @@ class EmulatorServer(ThreadingHTTPServer):
         ping_only_key: str | None = None,
         state_file: str | None = None,
         tick_seconds: float = 1.0,
+        jsm_email: str = DEFAULT_JSM_EMAIL,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required: the emulator checks it like OpsGenie does")
         self.api_key = api_key
         self.ping_only_key = ping_only_key
+        self.jsm_email = jsm_email
         self.state = EmulatorState(state_file)
+        self._state_file = state_file
+        self.jsm_states: dict[str, EmulatorState] = {}
+        self._jsm_lock = threading.Lock()
         self.faults = FaultSet()
         self.requests_log: deque[dict[str, Any]] = deque(maxlen=_REQUEST_LOG_SIZE)
         self._wake = threading.Event()
@@ -107,16 +114,30 @@ class EmulatorServer(ThreadingHTTPServer):
             threading.Thread(target=self._tick, name="opsgenie-emulator-clock", daemon=True).start()
         super().serve_forever(poll_interval)
 
+    def jsm_state(self, team: str) -> EmulatorState:
+        """The heartbeats of one JSM Operations team (kept apart from OpsGenie's)."""
+        with self._jsm_lock:
+            if team not in self.jsm_states:
+                path = f"{self._state_file}.jsm-{team.encode().hex()}" if self._state_file else None
+                self.jsm_states[team] = EmulatorState(path, clock=self.state)
+            return self.jsm_states[team]
+
+    def all_states(self) -> list[EmulatorState]:
+        with self._jsm_lock:
+            return [self.state, *self.jsm_states.values()]
+
     def stop(self) -> None:
         self._stopped.set()
         self._wake.set()
         self.shutdown()
         self.server_close()
-        self.state.close()
+        for state in self.all_states():
+            state.close()
 
     def _tick(self) -> None:
         while not self._stopped.wait(self._tick_seconds):
-            self.state.sweep()
+            for state in self.all_states():
+                state.sweep()
 
     def sleep(self, seconds: float) -> bool:
         """Injected latency. False when a reset or a stop cut it short: drop that request,
@@ -125,7 +146,10 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def reset(self) -> None:
         self.faults.clear()
-        self.state.reset()
+        for state in self.all_states():
+            state.reset()
+        with self._jsm_lock:
+            self.jsm_states.clear()
         self.requests_log.clear()
         self._wake.set()
         self._wake = threading.Event()
@@ -172,25 +196,40 @@ class _Handler(BaseHTTPRequestHandler):
         if raw_path.startswith("/_emulator/"):
             self._control(method, raw_path, body)
             return
-        endpoint, name = _route(method, raw_path)
+        team: str | None = None
+        if raw_path.startswith(jsm.PREFIX):
+            endpoint, team = jsm.route(method, raw_path)
+            name = jsm.query_params(urlsplit(self.path).query).get("name")
+        else:
+            endpoint, name = _route(method, raw_path)
         entry: dict[str, Any] = {"method": method, "path": self.path, "name": name, "endpoint": endpoint}
+        if team is not None:
+            entry["team"] = team
         request_id = str(uuid.uuid4())
         try:
-            status, reply, headers = self._api(method, endpoint, name, body, request_id, entry)
+            status, reply, headers = self._api(method, endpoint, name, body, request_id, entry, team)
         except _Answer as answer:
             status, reply, headers = answer.status, answer.body, answer.headers
         except _Dropped as done:
             entry["status"] = done.status
             self.server.requests_log.append(entry)
             return
-        reply.setdefault("took", round(time.monotonic() - started, 3))
-        reply.setdefault("requestId", request_id)
+        if team is None:  # OpsGenie's envelope; JSM answers bare objects
+            reply.setdefault("took", round(time.monotonic() - started, 3))
+            reply.setdefault("requestId", request_id)
         entry["status"] = status
         self.server.requests_log.append(entry)
         self._reply(status, reply, {"X-Request-ID": request_id, **headers}, head=(method == "HEAD"), started=started)
 
     def _api(
-        self, method: str, endpoint: str | None, name: str | None, body: bytes, request_id: str, entry: dict[str, Any]
+        self,
+        method: str,
+        endpoint: str | None,
+        name: str | None,
+        body: bytes,
+        request_id: str,
+        entry: dict[str, Any],
+        team: str | None = None,
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if endpoint is None:
             raise _Answer(404, {"message": "No such API route"})
@@ -201,9 +240,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
         if fault is not None and not fault.process:
             self._fault(fault, request_id)
-        self._authorise(endpoint)
-        self.server.state.sweep()
-        status, reply = self._operate(endpoint, name, body, entry)
+        if team is None:
+            self._authorise(endpoint)
+            self.server.state.sweep()
+            status, reply = self._operate(endpoint, name, body, entry)
+        else:
+            self._authorise_jsm()
+            state = self.server.jsm_state(team)
+            state.sweep()
+            status, reply = self._operate_jsm(state, team, endpoint, name, body, entry)
         if fault is not None:
             self._fault(fault, request_id)
         return status, reply, {"X-RateLimit-State": "OK"}
@@ -218,6 +263,40 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Answer(
                 403, {"message": "You are not authorized to configure heartbeats with this key: it can only ping"}
             )
+
+    def _authorise_jsm(self) -> None:
+        credentials = jsm.basic_credentials(self.headers.get("Authorization", ""))
+        if credentials != (self.server.jsm_email, self.server.api_key):
+            raise _Answer(401, {"code": 401, "message": "Unauthorized"})
+
+    def _operate_jsm(
+        self, state: EmulatorState, team: str, endpoint: str, name: str | None, body: bytes, entry: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        if endpoint == "list":
+            return jsm.list_page(state, team, jsm.query_params(urlsplit(self.path).query), urlsplit(self.path).path)
+        if endpoint == "create":
+            fields = self._fields(body, required=("name", "interval", "interval_unit"), jsm_errors=True)
+            fields.setdefault("enabled", False)  # JSM's default, unlike OpsGenie
+            entry["name"] = fields["name"]
+            with state.lock:
+                if fields["name"] in state.heartbeats:
+                    raise _Answer(*jsm.error(409, f"Heartbeat with name [{fields['name']}] already exists", "Conflict"))
+                return 201, jsm.public(state.create(fields), team)
+        if not name:
+            raise _Answer(*jsm.error(422, "the name query parameter is required", "InvalidParameter"))
+        if endpoint == "ping":
+            if not state.ping(name):
+                entry["unknown_heartbeat"] = True
+            return 202, {"message": "PONG - Heartbeat received"}
+        with state.lock:
+            if name not in state.heartbeats:
+                raise _Answer(*jsm.error(404, f"Heartbeat with name [{name}] does not exist", "NotFound"))
+            if endpoint == "delete":
+                state.delete(name)
+                return 204, {}
+            fields = self._fields(body, required=(), jsm_errors=True)
+            fields.pop("name", None)
+            return 201, jsm.public(state.update(name, fields), team)
 
     def _operate(
         self, endpoint: str, name: str | None, body: bytes, entry: dict[str, Any]
@@ -257,7 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
                 hb = state.set_enabled(name, endpoint == "enable")
             return 200, {"data": {"name": hb["name"], "enabled": hb["enabled"], "expired": hb["expired"]}}
 
-    def _fields(self, body: bytes, *, required: tuple[str, ...]) -> dict[str, Any]:
+    def _fields(self, body: bytes, *, required: tuple[str, ...], jsm_errors: bool = False) -> dict[str, Any]:
         """Parse and check a JSON body like the service: 400 if malformed, 422 naming each bad field."""
         try:
             data = json.loads(body or b"null")
@@ -267,6 +346,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Answer(400, {"message": "Request body must be a JSON object"})
         known = {_SNAKE[k]: v for k, v in data.items() if k in _SNAKE}
         problems = field_problems(known, required=required)
+        if problems and jsm_errors:
+            raise _Answer(
+                422, {"errors": [{"title": f"{k} {v}", "code": API_FIELD_NAMES[k]} for k, v in problems.items()]}
+            )
         if problems:
             errors = {API_FIELD_NAMES[k]: v for k, v in problems.items()}
             raise _Answer(
@@ -337,7 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
         head: bool = False,
         started: float | None = None,
     ) -> None:
-        payload = json.dumps(body).encode()
+        payload = b"" if status == 204 else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -378,8 +461,19 @@ def _advance(server: EmulatorServer, data: dict[str, Any]) -> tuple[int, dict[st
     seconds = data.get("seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
         raise ValueError("seconds must be a number >= 0")
-    server.state.advance(float(seconds))
+    server.state.advance(float(seconds))  # one clock: the JSM teams read it from here
+    for state in server.all_states():
+        state.sweep()
     return 200, {"now": server.state.now()}
+
+
+def _jsm_heartbeats(server: EmulatorServer, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    teams = {}
+    for team, state in list(server.jsm_states.items()):
+        state.sweep()
+        with state.lock:
+            teams[team] = [jsm.public(hb, team) for hb in state.heartbeats.values()]
+    return 200, {"teams": teams}
 
 
 def _set_faults(server: EmulatorServer, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -401,9 +495,12 @@ def _reset(server: EmulatorServer, data: dict[str, Any]) -> tuple[int, dict[str,
 
 
 def _alerts(server: EmulatorServer, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    server.state.sweep()
-    with server.state.lock:
-        return 200, {"alerts": list(server.state.alerts)}
+    alerts = []
+    for team, state in [(None, server.state), *list(server.jsm_states.items())]:
+        state.sweep()
+        with state.lock:
+            alerts += [alert if team is None else {**alert, "team": team} for alert in state.alerts]
+    return 200, {"alerts": alerts}
 
 
 _ControlRoute = Callable[[EmulatorServer, dict[str, Any]], tuple[int, dict[str, Any]]]
@@ -415,6 +512,7 @@ _CONTROL_ROUTES: dict[tuple[str, str], _ControlRoute] = {
         {"heartbeats": _public_heartbeats(server), "now": server.state.now()},
     ),
     ("POST", "/_emulator/clock/advance"): _advance,
+    ("GET", "/_emulator/jsm/heartbeats"): _jsm_heartbeats,
     ("GET", "/_emulator/faults"): lambda server, data: (200, {"faults": server.faults.specs()}),
     ("POST", "/_emulator/faults"): _set_faults,
     ("DELETE", "/_emulator/faults"): _clear_faults,

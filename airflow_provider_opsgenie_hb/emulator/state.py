@@ -29,7 +29,8 @@ class EmulatorState:
     before the method returns, so an acknowledged write survives a killed process.
     """
 
-    def __init__(self, state_file: str | None = None) -> None:
+    def __init__(self, state_file: str | None = None, *, clock: EmulatorState | None = None) -> None:
+        self._clock = clock  # another state whose clock this one follows (one clock per emulator)
         self.lock = threading.RLock()
         self.heartbeats: dict[str, dict[str, Any]] = {}
         self.alerts: list[dict[str, Any]] = []
@@ -42,7 +43,7 @@ class EmulatorState:
     # ------------------------------------------------------------------ clock
 
     def now(self) -> float:
-        return time.time() + self.clock_offset
+        return self._clock.now() if self._clock is not None else time.time() + self.clock_offset
 
     def advance(self, seconds: float) -> None:
         with self.lock:

@@ -14,10 +14,12 @@ from airflow_provider_opsgenie_hb.client import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_TIME_BUDGET,
+    JSM_BASE_URL,
     Acknowledgement,
     EnsureResult,
     HeartbeatClient,
     HeartbeatStatus,
+    JsmHeartbeatClient,
     resolve_base_url,
 )
 from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatForbiddenError, HeartbeatValidationError
@@ -53,11 +55,15 @@ def airflow_errors() -> Iterator[None]:
         raise as_airflow_error(exc) from exc.__cause__
 
 
+JSM_CONN_TYPE = "jsm_ops_heartbeat"
+
+
 def _extra(extras: Mapping[str, Any], key: str) -> Any:
-    """An extra by its short name, or by the ``extra__opsgenie_heartbeat__`` form name."""
+    """An extra by its short name, or by its ``extra__<conn type>__`` form name."""
     value = extras.get(key)
-    if value in (None, ""):
-        value = extras.get(f"extra__{OpsgenieHeartbeatHook.conn_type}__{key}")
+    for conn_type in (OpsgenieHeartbeatHook.conn_type, JSM_CONN_TYPE):
+        if value in (None, ""):
+            value = extras.get(f"extra__{conn_type}__{key}")
     return None if value in (None, "") else value
 
 
@@ -109,29 +115,50 @@ class OpsgenieHeartbeatHook(BaseHook):
 
     @cached_property
     def client(self) -> HeartbeatClient:
-        """The client built from the connection (read once per hook)."""
+        """The client built from the connection (read once per hook).
+
+        The connection's type picks the backend: ``opsgenie_heartbeat`` (OpsGenie) or
+        ``jsm_ops_heartbeat`` (Jira Service Management Operations); nothing else changes.
+        """
         conn = self.get_connection(self.opsgenie_heartbeat_conn_id)
+        jsm = conn.conn_type == JSM_CONN_TYPE
         with airflow_errors():
-            api_key = conn.password or ""
-            if not api_key.strip():
+            secret = conn.password or ""
+            if not secret.strip():
+                what = "an API token of the Atlassian account" if jsm else "the OpsGenie integration's API key"
                 raise HeartbeatValidationError(
-                    f"connection {self.opsgenie_heartbeat_conn_id!r} has no API key: put the OpsGenie "
-                    "integration's API key in its password field",
+                    f"connection {self.opsgenie_heartbeat_conn_id!r} has no {'API token' if jsm else 'API key'}: "
+                    f"put {what} in its password field",
                     errors={"password": "is required"},
                 )
-            mask_secret(api_key)
+            mask_secret(secret)
             extras = conn.extra_dejson
-            mask_secret(extras)  # extras under sensitive names (token, secret, ...) are masked too
+            # Extras under sensitive names (token, secret, ...) are masked too. Values too short
+            # to mask are left out: the masker would only warn about them.
+            mask_secret({k: v for k, v in extras.items() if not isinstance(v, str) or len(v) >= 5})
             host = (conn.host or "").rstrip("/")
             if host and conn.port and urlsplit(host if "://" in host else f"//{host}").port is None:
                 host = f"{host}:{conn.port}"
-            base_url = resolve_base_url(host, _extra(extras, "region"))
+            connect_timeout = _seconds(extras, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+            read_timeout = _seconds(extras, "read_timeout", DEFAULT_READ_TIMEOUT)
+            time_budget = self.time_budget or _seconds(extras, "time_budget", DEFAULT_TIME_BUDGET)
+            if jsm:
+                return JsmHeartbeatClient(
+                    conn.login or "",
+                    secret,
+                    cloud_id=str(_extra(extras, "cloud_id") or ""),
+                    team_id=str(_extra(extras, "team_id") or ""),
+                    base_url=host or JSM_BASE_URL,
+                    connect_timeout=connect_timeout,
+                    read_timeout=read_timeout,
+                    time_budget=time_budget,
+                )
             return HeartbeatClient(
-                api_key,
-                base_url,
-                connect_timeout=_seconds(extras, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
-                read_timeout=_seconds(extras, "read_timeout", DEFAULT_READ_TIMEOUT),
-                time_budget=self.time_budget or _seconds(extras, "time_budget", DEFAULT_TIME_BUDGET),
+                secret,
+                resolve_base_url(host, _extra(extras, "region")),
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                time_budget=time_budget,
             )
 
     def get_conn(self) -> HeartbeatClient:
@@ -204,3 +231,20 @@ class OpsgenieHeartbeatHook(BaseHook):
         except (HeartbeatError, AirflowException) as exc:
             return False, str(exc)
         return True, f"Connected to {self.client.base_url}: {count} heartbeat(s) visible."
+
+
+class JsmOpsHeartbeatHook(OpsgenieHeartbeatHook):
+    """The hook for a ``jsm_ops_heartbeat`` connection (Jira Service Management Operations).
+
+    Identical to :class:`OpsgenieHeartbeatHook`, which already accepts either connection
+    type; this class registers the JSM connection form. Login = the account's email,
+    password = an API token, host = ``https://api.atlassian.com`` when empty, extras
+    ``cloud_id`` and ``team_id``.
+    """
+
+    default_conn_name = "jsm_ops_heartbeat_default"
+    conn_type = JSM_CONN_TYPE
+    hook_name = "JSM Operations Heartbeat"
+
+    def __init__(self, opsgenie_heartbeat_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(opsgenie_heartbeat_conn_id, **kwargs)

@@ -8,6 +8,7 @@ import warnings
 from urllib.parse import quote
 
 import pytest
+from conftest import Backend
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
 from airflow_provider_opsgenie_hb.errors import HeartbeatNotFoundError, HeartbeatValidationError
@@ -20,9 +21,9 @@ def _set_conn(monkeypatch: pytest.MonkeyPatch, value: str, conn_id: str = "opsge
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
 
 
-def test_hook_from_json_connection_runs_all_methods(opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+def test_hook_from_json_connection_runs_all_methods(backend: Backend) -> None:
     hook = OpsgenieHeartbeatHook()
-    assert hook.client.base_url == opsgenie_heartbeat_conn.url
+    assert hook.client.base_url.startswith(backend.emulator.url)
     hook.create_heartbeat(name="h", interval=1, interval_unit="hours")
     assert [h.name for h in hook.list_heartbeats()] == ["h"]
     hook.update_heartbeat("h", alert_priority="P1")
@@ -30,8 +31,9 @@ def test_hook_from_json_connection_runs_all_methods(opsgenie_heartbeat_conn: Emu
     assert hook.get_heartbeat("h").alert_priority == "P1"
     hook.disable_heartbeat("h")
     hook.enable_heartbeat("h")
+    assert backend.heartbeats()["h"]["pinged"]
     hook.delete_heartbeat("h")
-    assert opsgenie_heartbeat_conn.heartbeats() == {}
+    assert backend.heartbeats() == {}
 
 
 def test_hook_from_uri_connection(opsgenie_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,4 +152,9 @@ def test_providers_manager_finds_the_connection_type_and_hook() -> None:
     assert "extra__opsgenie_heartbeat__region" in widgets
     assert behaviours["opsgenie_heartbeat"]["relabeling"]["password"] == "API key (GenieKey)"
     assert "login" in behaviours["opsgenie_heartbeat"]["hidden_fields"]
+    jsm_hook = hooks["jsm_ops_heartbeat"]
+    assert jsm_hook is not None
+    assert jsm_hook.hook_class_name.endswith("JsmOpsHeartbeatHook")
+    assert "extra__jsm_ops_heartbeat__team_id" in widgets
+    assert behaviours["jsm_ops_heartbeat"]["relabeling"]["login"] == "Account email"
     assert "airflow_provider_opsgenie_hb.notifications.heartbeat.OpsgenieHeartbeatNotifier" in manager.notification

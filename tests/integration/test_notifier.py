@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import Backend
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
 from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
@@ -45,31 +46,25 @@ def dag_source(dag_id: str, args: str = "", schedule: str = "@hourly") -> str:
     return DAG_SOURCE.format(dag_id=dag_id, args=args, schedule=schedule)
 
 
-def pings(emulator: EmulatorHandle) -> list[dict[str, Any]]:
-    return [r for r in emulator.requests() if r["endpoint"] == "ping"]
-
-
-def test_a_successful_run_pings_its_heartbeat(
-    run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle
-) -> None:
+def test_a_successful_run_pings_its_heartbeat(run_dag: Callable[..., Any], backend: Backend) -> None:
     run_dag(dag_source("hb_pings", "ensure=True"), "hb_pings")
-    hb = opsgenie_heartbeat_conn.heartbeats()["hb_pings"]
-    assert hb["lastPingTime"]
+    hb = backend.heartbeats()["hb_pings"]
+    assert hb["pinged"]
     assert (hb["interval"], hb["intervalUnit"]) == (2, "hours")  # @hourly: 1 hour + 1 hour grace
-    assert [p["status"] for p in pings(opsgenie_heartbeat_conn)] == [202]
+    assert [r["status"] for r in backend.emulator.requests() if r["endpoint"] == "ping"] == [202]
 
 
-def test_a_templated_name_renders(run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+def test_a_templated_name_renders(run_dag: Callable[..., Any], backend: Backend) -> None:
     run_dag(dag_source("hb_templated", 'name="prod-{{ dag.dag_id }}", ensure=True'), "hb_templated")
-    assert "prod-hb_templated" in opsgenie_heartbeat_conn.heartbeats()
-    assert [p["name"] for p in pings(opsgenie_heartbeat_conn)] == ["prod-hb_templated"]
+    assert "prod-hb_templated" in backend.heartbeats()
+    assert backend.pings() == ["prod-hb_templated"]
 
 
-def test_a_failed_run_does_not_ping(run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+def test_a_failed_run_does_not_ping(run_dag: Callable[..., Any], backend: Backend) -> None:
     source = dag_source("hb_fails", "ensure=True").replace("return 1", "raise RuntimeError('boom')")
     dag_run = run_dag(source, "hb_fails")
     assert dag_run.state == "failed"
-    assert pings(opsgenie_heartbeat_conn) == []
+    assert backend.pings() == []
 
 
 def _context(dag_id: str, run_id: str) -> dict[str, Any]:
@@ -79,34 +74,32 @@ def _context(dag_id: str, run_id: str) -> dict[str, Any]:
     return {"dag": DAG(dag_id, schedule="@daily"), "run_id": run_id, "reason": "success"}
 
 
-def test_backfill_runs_do_not_ping_and_can_be_opted_in(opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+def test_backfill_runs_do_not_ping_and_can_be_opted_in(backend: Backend) -> None:
     send_opsgenie_heartbeat()(_context("bf", "backfill__2026-01-01T00:00:00+00:00"))
-    assert pings(opsgenie_heartbeat_conn) == []
+    assert backend.pings() == []
     send_opsgenie_heartbeat()(_context("bf", "scheduled__2026-01-01T00:00:00+00:00"))
     send_opsgenie_heartbeat(run_types=["backfill"])(_context("bf", "backfill__2026-01-02T00:00:00+00:00"))
-    assert [p["name"] for p in pings(opsgenie_heartbeat_conn)] == ["bf", "bf"]
+    assert backend.pings() == ["bf", "bf"]
 
 
-def test_ensure_creates_once_per_process(opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+def test_ensure_creates_once_per_process(backend: Backend) -> None:
     for _ in range(3):
         send_opsgenie_heartbeat(ensure=True, interval=30, interval_unit="minutes")(_context("once", "manual__1"))
-    endpoints = [r["endpoint"] for r in opsgenie_heartbeat_conn.requests()]
+    endpoints = backend.operations()
     assert endpoints == ["get", "create", "ping", "ping", "ping"]
-    assert opsgenie_heartbeat_conn.heartbeats()["once"]["interval"] == 30
+    assert backend.heartbeats()["once"]["interval"] == 30
 
 
-def test_ensure_updates_a_heartbeat_that_drifted(opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+def test_ensure_updates_a_heartbeat_that_drifted(backend: Backend) -> None:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
     OpsgenieHeartbeatHook().create_heartbeat(name="drift", interval=5, interval_unit="days", enabled=False)
     send_opsgenie_heartbeat(ensure=True, alert_priority="P1")(_context("drift", "scheduled__1"))
-    hb = opsgenie_heartbeat_conn.heartbeats()["drift"]
+    hb = backend.heartbeats()["drift"]
     assert (hb["interval"], hb["intervalUnit"], hb["enabled"], hb["alertPriority"]) == (25, "hours", True, "P1")
 
 
-def test_missing_heartbeat_warns_once_per_process(
-    opsgenie_heartbeat_conn: EmulatorHandle, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_missing_heartbeat_warns_once_per_process(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     for _ in range(3):
         send_opsgenie_heartbeat(name="typo-name")(_context("d", "scheduled__1"))
@@ -114,13 +107,11 @@ def test_missing_heartbeat_warns_once_per_process(
     assert len(warnings) == 1
     assert "'typo-name'" in warnings[0]
     assert "ensure=True" in warnings[0]
-    endpoints = [r["endpoint"] for r in opsgenie_heartbeat_conn.requests()]
+    endpoints = backend.operations()
     assert endpoints == ["ping", "get", "ping", "ping"]
 
 
-def test_existing_heartbeat_gives_no_warning(
-    opsgenie_heartbeat_conn: EmulatorHandle, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_existing_heartbeat_gives_no_warning(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
     OpsgenieHeartbeatHook().create_heartbeat(name="fine", interval=1, interval_unit="hours")
@@ -138,12 +129,12 @@ def test_existing_heartbeat_gives_no_warning(
 )
 def test_a_broken_opsgenie_never_fails_the_run_and_the_callback_keeps_its_deadline(
     run_dag: Callable[..., Any],
-    opsgenie_heartbeat_conn: EmulatorHandle,
+    backend: Backend,
     caplog: pytest.LogCaptureFixture,
     fault: dict[str, Any],
     expected_warning: str,
 ) -> None:
-    opsgenie_heartbeat_conn.set_faults(fault)
+    backend.emulator.set_faults(fault)
     caplog.set_level(logging.WARNING)
     notifier = send_opsgenie_heartbeat(deadline=2)
     started = time.monotonic()
@@ -154,7 +145,7 @@ def test_a_broken_opsgenie_never_fails_the_run_and_the_callback_keeps_its_deadli
     assert any("was not pinged" in m and expected_warning in m for m in messages), messages
 
     dag_run = run_dag(dag_source("hb_down", "deadline=2"), "hb_down")
-    opsgenie_heartbeat_conn.reset()
+    backend.emulator.reset()
     assert dag_run.state == "success"
 
 
@@ -171,10 +162,10 @@ def test_a_wrong_key_never_fails_the_run(
     assert any("HTTP 401" in r.getMessage() and "API key" in r.getMessage() for r in caplog.records)
 
 
-def test_raise_on_error_raises(opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+def test_raise_on_error_raises(backend: Backend) -> None:
     from airflow.providers.common.compat.sdk import AirflowException
 
-    opsgenie_heartbeat_conn.set_faults({"kind": "status", "status": 401})
+    backend.emulator.set_faults({"kind": "status", "status": 401})
     with pytest.raises(AirflowException, match="HTTP 401"):
         send_opsgenie_heartbeat(raise_on_error=True, deadline=2)(_context("strict", "scheduled__1"))
 

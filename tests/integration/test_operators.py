@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Backend
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
 from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
@@ -31,8 +32,8 @@ RunOp = Callable[..., tuple[str, Any]]
 
 
 @pytest.fixture
-def run_op(run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle) -> RunOp:
-    """Run one operator (source text, task_id "op") in its own DAG; return (state, XCom)."""
+def run_op(run_dag: Callable[..., Any], backend: Backend) -> RunOp:
+    """Run one operator (source text, task_id "op") in its own DAG, on either backend; return (state, XCom)."""
     counter = iter(range(1000))
 
     def run(operator: str, schedule: str = "@daily") -> tuple[str, Any]:
@@ -40,13 +41,13 @@ def run_op(run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle)
         dag_run = run_dag(ONE_TASK_DAG.format(dag_id=dag_id, schedule=schedule, operator=operator), dag_id)
         ti = dag_run.get_task_instance("op")
         value = ti.xcom_pull(task_ids="op") if ti.state == "success" else None
-        assert opsgenie_heartbeat_conn.api_key not in json.dumps(value)
+        assert backend.api_key not in json.dumps(value)
         return ti.state, value
 
     return run
 
 
-def test_create_with_a_templated_name(run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+def test_create_with_a_templated_name(run_op: RunOp, backend: Backend) -> None:
     state, value = run_op(
         'OpsgenieCreateHeartbeatOperator(task_id="op", name="hb-{{ dag.dag_id }}", interval=3, '
         'interval_unit="hours", alert_tags=["{{ task.task_id }}"], alert_priority="P2")'
@@ -54,7 +55,7 @@ def test_create_with_a_templated_name(run_op: RunOp, opsgenie_heartbeat_conn: Em
     assert state == "success"
     name = value["name"]
     assert name.startswith("hb-op_")
-    stored = opsgenie_heartbeat_conn.heartbeats()[name]
+    stored = backend.heartbeats()[name]
     assert (stored["interval"], stored["intervalUnit"], stored["alertTags"], stored["alertPriority"]) == (
         3,
         "hours",
@@ -70,7 +71,7 @@ def test_create_of_an_existing_name_fails_the_task(run_op: RunOp) -> None:
     assert run_op(create)[0] == "failed"
 
 
-def test_get_list_update_enable_disable_ping(run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+def test_get_list_update_enable_disable_ping(run_op: RunOp, backend: Backend) -> None:
     run_op('OpsgenieCreateHeartbeatOperator(task_id="op", name="hb", interval=1, interval_unit="hours")')
 
     assert run_op('OpsgenieGetHeartbeatOperator(task_id="op", name="hb")')[1]["interval"] == 1
@@ -79,34 +80,32 @@ def test_get_list_update_enable_disable_ping(run_op: RunOp, opsgenie_heartbeat_c
     state, value = run_op('OpsgenieUpdateHeartbeatOperator(task_id="op", name="hb", interval=4, alert_message="m")')
     assert state == "success"
     assert value == {"name": "hb", "enabled": True, "expired": False}
-    assert opsgenie_heartbeat_conn.heartbeats()["hb"]["interval"] == 4
-    assert opsgenie_heartbeat_conn.heartbeats()["hb"]["alertMessage"] == "m"
+    assert backend.heartbeats()["hb"]["interval"] == 4
+    assert backend.heartbeats()["hb"]["alertMessage"] == "m"
 
     assert run_op('OpsgenieDisableHeartbeatOperator(task_id="op", name="hb")')[1]["enabled"] is False
-    assert opsgenie_heartbeat_conn.heartbeats()["hb"]["enabled"] is False
+    assert backend.heartbeats()["hb"]["enabled"] is False
     assert run_op('OpsgenieEnableHeartbeatOperator(task_id="op", name="hb")')[1]["enabled"] is True
-    assert opsgenie_heartbeat_conn.heartbeats()["hb"]["enabled"] is True
+    assert backend.heartbeats()["hb"]["enabled"] is True
 
     state, value = run_op('OpsgeniePingHeartbeatOperator(task_id="op", name="hb")')
     assert state == "success"
     assert value["result"] == "PONG - Heartbeat received"
-    assert opsgenie_heartbeat_conn.heartbeats()["hb"]["lastPingTime"]
+    assert backend.heartbeats()["hb"]["pinged"]
 
 
-def test_ping_of_a_missing_heartbeat_fails_unless_unchecked(
-    run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle
-) -> None:
+def test_ping_of_a_missing_heartbeat_fails_unless_unchecked(run_op: RunOp, backend: Backend) -> None:
     assert run_op('OpsgeniePingHeartbeatOperator(task_id="op", name="typo")')[0] == "failed"
-    assert not [r for r in opsgenie_heartbeat_conn.requests() if r["endpoint"] == "ping"]
+    assert not [r for r in backend.emulator.requests() if r["endpoint"] == "ping"]
     assert run_op('OpsgeniePingHeartbeatOperator(task_id="op", name="typo", check_exists=False)')[0] == "success"
-    (ping,) = [r for r in opsgenie_heartbeat_conn.requests() if r["endpoint"] == "ping"]
+    (ping,) = [r for r in backend.emulator.requests() if r["endpoint"] == "ping"]
     assert ping["unknown_heartbeat"] is True
 
 
-def test_delete_and_disable_with_missing_ok(run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+def test_delete_and_disable_with_missing_ok(run_op: RunOp, backend: Backend) -> None:
     run_op('OpsgenieCreateHeartbeatOperator(task_id="op", name="old", interval=1, interval_unit="hours")')
     assert run_op('OpsgenieDeleteHeartbeatOperator(task_id="op", name="old")')[1] == {"name": "old", "deleted": True}
-    assert opsgenie_heartbeat_conn.heartbeats() == {}
+    assert backend.heartbeats() == {}
     assert run_op('OpsgenieDeleteHeartbeatOperator(task_id="op", name="old")')[0] == "failed"
     assert run_op('OpsgenieDeleteHeartbeatOperator(task_id="op", name="old", missing_ok=True)')[1] == {
         "name": "old",
@@ -119,34 +118,30 @@ def test_delete_and_disable_with_missing_ok(run_op: RunOp, opsgenie_heartbeat_co
     }
 
 
-def test_ensure_creates_then_changes_nothing_then_updates(
-    run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle
-) -> None:
+def test_ensure_creates_then_changes_nothing_then_updates(run_op: RunOp, backend: Backend) -> None:
     ensure = (
         'OpsgenieEnsureHeartbeatOperator(task_id="op", name="e", interval={}, interval_unit="hours", alert_tags=["a"])'
     )
     assert run_op(ensure.format(2))[1]["action"] == "created"
-    writes = len([r for r in opsgenie_heartbeat_conn.requests() if r["method"] != "GET"])
+    writes = len([r for r in backend.emulator.requests() if r["method"] != "GET"])
     assert run_op(ensure.format(2))[1] == {"action": "unchanged", "name": "e", "changed": {}}
-    assert len([r for r in opsgenie_heartbeat_conn.requests() if r["method"] != "GET"]) == writes
+    assert len([r for r in backend.emulator.requests() if r["method"] != "GET"]) == writes
     assert run_op(ensure.format(5))[1] == {"action": "updated", "name": "e", "changed": {"interval": 5}}
-    assert opsgenie_heartbeat_conn.heartbeats()["e"]["interval"] == 5
+    assert backend.heartbeats()["e"]["interval"] == 5
 
 
-def test_ensure_derives_the_interval_from_the_schedule(run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+def test_ensure_derives_the_interval_from_the_schedule(run_op: RunOp, backend: Backend) -> None:
     run_op('OpsgenieEnsureHeartbeatOperator(task_id="op", name="derived")', schedule="0 3 * * 1-5")
-    stored = opsgenie_heartbeat_conn.heartbeats()["derived"]
+    stored = backend.heartbeats()["derived"]
     assert (stored["interval"], stored["intervalUnit"]) == (73, "hours")
 
 
-def test_a_template_that_renders_to_a_bad_value_fails_before_sending(
-    run_op: RunOp, opsgenie_heartbeat_conn: EmulatorHandle
-) -> None:
+def test_a_template_that_renders_to_a_bad_value_fails_before_sending(run_op: RunOp, backend: Backend) -> None:
     state, _ = run_op(
         'OpsgenieCreateHeartbeatOperator(task_id="op", name="{{ \\"x\\" * 201 }}", interval=1, interval_unit="hours")'
     )
     assert state == "failed"
-    assert opsgenie_heartbeat_conn.requests() == []
+    assert backend.emulator.requests() == []
 
 
 @pytest.mark.parametrize(

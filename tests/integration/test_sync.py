@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -81,18 +78,9 @@ def dags_folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sync_cli(opsgenie_heartbeat_conn: EmulatorHandle, airflow_db: str) -> Callable[..., str]:
+def sync_cli(opsgenie_heartbeat_conn: EmulatorHandle, provider_cli: Callable[..., str]) -> Callable[..., str]:
     def run(folder: Path, *flags: str) -> str:
-        result = subprocess.run(
-            [str(Path(sys.executable).parent / "opsgenie-heartbeat"), "sync", "--dags-folder", str(folder), *flags],
-            env={**os.environ},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return provider_cli("sync", "--dags-folder", str(folder), *flags)
 
     return run
 

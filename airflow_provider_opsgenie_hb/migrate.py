@@ -1,0 +1,44 @@
+"""Move heartbeats from OpsGenie to Jira Service Management Operations.
+
+Every heartbeat of the source connection is ensured in the target connection's team: its
+interval, unit, description, alert message, tags and priority and its enabled state. A
+heartbeat already there and equal is left alone, so the migration is safe to run twice.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+from airflow_provider_opsgenie_hb.models import field_problems
+from airflow_provider_opsgenie_hb.sync import PlanItem, SyncPlan, apply, plan
+
+# What travels. owner_team does not: on JSM the target connection's team owns the heartbeat.
+MIGRATED_FIELDS = (
+    "interval",
+    "interval_unit",
+    "enabled",
+    "description",
+    "alert_message",
+    "alert_tags",
+    "alert_priority",
+)
+
+
+def migrate_heartbeats(source_conn_id: str, target_conn_id: str, *, dry_run: bool = False) -> SyncPlan:
+    """Plan (and unless ``dry_run``, carry out) the move; returns the plan with each outcome."""
+    source = OpsgenieHeartbeatHook(source_conn_id)
+    target = OpsgenieHeartbeatHook(target_conn_id)
+    declared: list[PlanItem] = []
+    for heartbeat in source.list_heartbeats():
+        current = heartbeat.to_dict()
+        fields = {"name": heartbeat.name, **{key: current[key] for key in MIGRATED_FIELDS}}
+        problems = field_problems(fields)
+        if problems:
+            reason = "; ".join(f"{k} {v}" for k, v in problems.items())
+            declared.append(PlanItem("skipped", heartbeat.name, reason=f"could not map: {reason}"))
+            continue
+        item = PlanItem("create", heartbeat.name, fields=fields)
+        if heartbeat.owner_team:
+            item.reason = f"owner team {heartbeat.owner_team} becomes the target connection's team"
+        declared.append(item)
+    result = plan(target, declared, orphans=False)
+    return result if dry_run else apply(target, result)
