@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseNotifier
 
-from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatValidationError
+from airflow_provider_opsgenie_hb.errors import (
+    HeartbeatError,
+    HeartbeatForbiddenError,
+    HeartbeatNotFoundError,
+    HeartbeatValidationError,
+)
 from airflow_provider_opsgenie_hb.models import check_fields
 from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError, interval_for_dag
 
@@ -247,8 +252,6 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
 
     def _warn_if_missing(self, name: str) -> None:
         """OpsGenie answers PONG for any name; one GET per process tells a typo apart."""
-        from airflow_provider_opsgenie_hb.errors import HeartbeatForbiddenError, HeartbeatNotFoundError
-
         try:
             self.hook.get_heartbeat(name)
         except HeartbeatNotFoundError:

@@ -233,7 +233,7 @@ def test_time_budget_bounds_a_hanging_service(opsgenie_emulator: EmulatorHandle)
         client.list_heartbeats()
     elapsed = time.monotonic() - started
     opsgenie_emulator.reset()
-    assert elapsed < 1.5 + 0.5
+    assert elapsed < 1.5 + 1.0  # the budget, plus scheduling slack
 
 
 def test_deadline_spans_several_calls(opsgenie_emulator: EmulatorHandle) -> None:
@@ -247,7 +247,7 @@ def test_deadline_spans_several_calls(opsgenie_emulator: EmulatorHandle) -> None
 
     with client.deadline(1.0), pytest.raises(HeartbeatTimeoutError):
         two_calls()
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 2.0  # 1 s deadline; a second 0.6 s call would need 1.2 s
     opsgenie_emulator.reset()
 
 

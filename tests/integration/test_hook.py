@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -158,3 +162,24 @@ def test_providers_manager_finds_the_connection_type_and_hook() -> None:
     assert "extra__jsm_ops_heartbeat__team_id" in widgets
     assert behaviours["jsm_ops_heartbeat"]["relabeling"]["login"] == "Account email"
     assert "airflow_provider_opsgenie_hb.notifications.heartbeat.OpsgenieHeartbeatNotifier" in manager.notification
+
+
+def test_connection_from_a_secrets_backend(opsgenie_emulator: EmulatorHandle, tmp_path: Path, airflow_db: str) -> None:
+    """Airflow's local-filesystem secrets backend stands in for Vault, AWS Secrets Manager and the like."""
+    secrets_file = tmp_path / "connections.json"
+    secrets_file.write_text(json.dumps({"og_from_backend": json.loads(opsgenie_emulator.connection_json())}))
+    env = {
+        **os.environ,
+        "AIRFLOW__SECRETS__BACKEND": "airflow.secrets.local_filesystem.LocalFilesystemBackend",
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({"connections_file_path": str(secrets_file)}),
+    }
+    code = (
+        "from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook\n"
+        "hook = OpsgenieHeartbeatHook('og_from_backend')\n"
+        "hook.create_heartbeat(name='from-backend', interval=1, interval_unit='hours')\n"
+        "print(hook.client.base_url)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert opsgenie_emulator.url in result.stdout
+    assert "from-backend" in opsgenie_emulator.heartbeats()

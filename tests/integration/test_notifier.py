@@ -140,7 +140,7 @@ def test_a_broken_opsgenie_never_fails_the_run_and_the_callback_keeps_its_deadli
     started = time.monotonic()
     notifier(_context("down", "scheduled__1"))
     elapsed = time.monotonic() - started
-    assert elapsed < 2 + 0.5
+    assert elapsed < 2 + 1.0  # the deadline, plus scheduling slack
     messages = [r.getMessage() for r in caplog.records]
     assert any("was not pinged" in m and expected_warning in m for m in messages), messages
 

@@ -129,7 +129,7 @@ def test_the_callback_under_each_fault_keeps_the_run_green_and_its_deadline(
     deadline = 3.0
     started = time.monotonic()
     send_opsgenie_heartbeat(name="cb", deadline=deadline)({"dag": DAG("cb", schedule=None), "run_id": "manual__1"})
-    assert time.monotonic() - started < deadline + 0.5
+    assert time.monotonic() - started < deadline + 1.0  # the deadline, plus scheduling slack
 
     dag_id = "fault_" + "".join(ch if ch.isalnum() else "_" for ch in fault.label)
     source = f"""
