@@ -139,14 +139,16 @@ def _cron_longest_gap(expression: str, timezone: Any, start: pendulum.DateTime) 
 
     tz = pendulum.timezone(timezone) if isinstance(timezone, str) else timezone
     try:
-        fields, _ = croniter.expand(expression)
+        # croniter resolves presets such as @hourly into their five fields.
+        parts = [str(part) for part in croniter(expression).expressions]
+        fields, _ = croniter.expand(" ".join(parts))
     except Exception as exc:  # croniter raises several error types
         raise ScheduleIntervalError(f"cannot read cron expression {expression!r}: {exc}") from None
     if len(fields) != 5:
         raise ScheduleIntervalError(f"cron expression {expression!r} does not have five fields")
     times = sorted(h * 60 + m for h in _values(fields[1], 24) for m in _values(fields[0], 60))
     # The days the schedule fires on, from croniter itself (day-of-month, month, weekday, L, #...).
-    day_expression = "0 0 " + " ".join(expression.split()[2:])
+    day_expression = "0 0 " + " ".join(parts[2:])
     local_start = start.in_timezone(tz).naive()
     days_iter = croniter(day_expression, local_start - datetime.timedelta(days=1))
     days: list[datetime.date] = []

@@ -130,7 +130,7 @@ def declarations(dags: list[Any], *, conn_id: str, name_template: str = DEFAULT_
 
 def _declaration(dag: Any, source: dict[str, Any], conn_id: str) -> PlanItem | None:
     try:
-        name = _render(source["name"], dag)
+        name = render_for_dag(source["name"], dag)
     except Exception as exc:
         return PlanItem("skipped", str(source["name"]), dag.dag_id, reason=f"its name cannot be rendered: {exc}")
     if source["conn_id"] != conn_id:
@@ -143,14 +143,14 @@ def _declaration(dag: Any, source: dict[str, Any], conn_id: str) -> PlanItem | N
             return PlanItem("skipped", name, dag.dag_id, reason=str(exc).split(": ", 1)[-1])
         interval, unit = derived.interval, derived.interval_unit
     try:
-        tags = [_render(t, dag) for t in source.get("alert_tags") or []]
+        tags = [render_for_dag(t, dag) for t in source.get("alert_tags") or []]
         fields = {
             "name": name,
             "interval": interval,
             "interval_unit": unit,
             "enabled": True,
-            "description": _render(source.get("description"), dag),
-            "alert_message": _render(source.get("alert_message"), dag),
+            "description": render_for_dag(source.get("description"), dag),
+            "alert_message": render_for_dag(source.get("alert_message"), dag),
             "alert_tags": [*tags, MANAGED_TAG] if MANAGED_TAG not in tags else tags,
             "alert_priority": source.get("alert_priority"),
             "owner_team": source.get("owner_team"),
@@ -162,8 +162,11 @@ def _declaration(dag: Any, source: dict[str, Any], conn_id: str) -> PlanItem | N
     return PlanItem("create", name, dag.dag_id, fields=fields)
 
 
-def _render(value: Any, dag: Any) -> Any:
-    """Render a template that needs only the DAG (not a run): ``{{ dag.dag_id }}`` works, ``{{ ds }}`` fails."""
+def render_for_dag(value: Any, dag: Any) -> Any:
+    """Render a template that needs only the DAG (not a run): ``{{ dag.dag_id }}`` works, ``{{ ds }}`` fails.
+
+    Used wherever a heartbeat name is known before any run: sync, and the listener.
+    """
     if not is_template(value) or not isinstance(value, str):
         return value
     from jinja2 import StrictUndefined

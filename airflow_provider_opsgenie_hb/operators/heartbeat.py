@@ -296,7 +296,8 @@ class OpsgenieSyncHeartbeatsOperator(BaseOperator):
     :param dry_run: plan only; change nothing.
     :param prune: delete orphaned heartbeats that sync manages (never others).
     :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
-    :return: ``{"created": [...], "updated": [...], "unchanged": [...], "orphaned": [...], ...}`` (names).
+    :return: heartbeat names by outcome: ``created``, ``updated``, ``unchanged``, ``orphaned``,
+        ``deleted``, ``skipped`` (with ``dry_run``: ``create`` and ``update``, the plan).
     """
 
     template_fields: Sequence[str] = ("dags_folder", "opsgenie_heartbeat_conn_id")
@@ -327,11 +328,10 @@ class OpsgenieSyncHeartbeatsOperator(BaseOperator):
             folder, conn_id=self.opsgenie_heartbeat_conn_id, dry_run=self.plan_only, prune=self.prune
         )
         log.info("Heartbeat sync of %s:\n%s", folder, plan.render())
+        done = {"create": "created", "update": "updated"} if plan.applied else {}
         summary: dict[str, list[str]] = {}
         for item in plan.items:
-            summary.setdefault("created" if item.action == "create" and plan.applied else item.action, []).append(
-                item.name
-            )
+            summary.setdefault(done.get(item.action, item.action), []).append(item.name)
         if plan.count("failed"):
             raise RuntimeError(f"heartbeat sync failed for {summary['failed']}; see the plan above")
         return summary

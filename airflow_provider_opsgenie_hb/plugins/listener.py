@@ -120,19 +120,14 @@ def pinger() -> HeartbeatPinger:
         return _pinger
 
 
-def heartbeat_name(dag: Any, dag_id: str, template: str) -> str:
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-
-    return SandboxedEnvironment(undefined=StrictUndefined).from_string(template).render(dag=dag, dag_id=dag_id)
-
-
 def pinged_by_listener(dag: Any) -> str | None:
     """The heartbeat name the listener pings for this DAG, or None when it does not."""
     settings = listener_settings()
     if not settings["enabled"] or HEARTBEAT_TAG not in (getattr(dag, "tags", None) or ()):
         return None
-    return heartbeat_name(dag, dag.dag_id, settings["name_template"])
+    from airflow_provider_opsgenie_hb.sync import render_for_dag
+
+    return str(render_for_dag(settings["name_template"], dag))
 
 
 class _Listener:

@@ -99,3 +99,11 @@ def test_schedules_without_a_rhythm_ask_for_an_explicit_interval(schedule: objec
 def test_largest_exact_unit(span: datetime.timedelta, expected: tuple[int, str]) -> None:
     result = HeartbeatInterval.from_timedelta(span)
     assert (result.interval, result.interval_unit) == expected
+
+
+def test_presets_are_read_whatever_resolved_them() -> None:
+    class Timetable:  # a timetable that kept the preset, as older Airflow versions do
+        expression = "@hourly"
+        timezone = "UTC"
+
+    assert longest_gap(Timetable(), now=NOW) == datetime.timedelta(hours=1)
