@@ -319,7 +319,7 @@ class OpsgenieSyncHeartbeatsOperator(BaseOperator):
         self.opsgenie_heartbeat_conn_id = opsgenie_heartbeat_conn_id
 
     def execute(self, context: Context) -> dict[str, list[str]]:
-        from airflow.configuration import conf
+        from airflow.providers.common.compat.sdk import conf
 
         from airflow_provider_opsgenie_hb.sync import sync_heartbeats
 

@@ -26,7 +26,7 @@ SECTION = "opsgenie_heartbeat"
 
 
 def _conf(key: str, fallback: str) -> str:
-    from airflow.configuration import conf
+    from airflow.providers.common.compat.sdk import conf
 
     return str(conf.get(SECTION, key, fallback=fallback))
 

@@ -87,3 +87,15 @@ def test_tag_and_callback_ping_once_per_run(
     assert pings(opsgenie_heartbeat_conn) == [dag_id] * expected_pings
     # Tagged: the listener pinged (in this process, as dag.test() runs no scheduler).
     assert (listener._pinger is not None) == bool(tags)
+
+
+def test_listener_settings_come_from_airflow_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk import DAG
+
+    tagged = DAG("nightly", schedule="@daily", tags=["opsgenie-heartbeat"])
+    assert listener.pinged_by_listener(tagged) == "nightly"
+    assert listener.pinged_by_listener(DAG("untagged", schedule="@daily")) is None
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE", "prod-{{ dag_id }}")
+    assert listener.pinged_by_listener(tagged) == "prod-nightly"
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "False")
+    assert listener.pinged_by_listener(tagged) is None

@@ -107,3 +107,16 @@ def test_presets_are_read_whatever_resolved_them() -> None:
         timezone = "UTC"
 
     assert longest_gap(Timetable(), now=NOW) == datetime.timedelta(hours=1)
+
+
+def test_other_timetables() -> None:
+    from airflow.sdk.definitions.timetables.assets import AssetOrTimeSchedule
+    from airflow.sdk.definitions.timetables.events import EventsTimetable
+
+    either = AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 * * * *", timezone="UTC"), assets=Asset("s3://x"))
+    assert longest_gap(either, now=NOW) == datetime.timedelta(hours=1)  # the time part bounds the silence
+    events = EventsTimetable(event_dates=[NOW, NOW + datetime.timedelta(days=3)])
+    with pytest.raises(ScheduleIntervalError, match="list of events"):
+        longest_gap(events, now=NOW)
+    with pytest.raises(ScheduleIntervalError, match="continuously"):
+        interval_for_dag(DAG("c", schedule="@continuous", max_active_runs=1), now=NOW)
