@@ -123,6 +123,9 @@ def airflow_stack(
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT": opsgenie_emulator_server.connection_json(),
         "AIRFLOW__OPSGENIE_HEARTBEAT__PING_DEADLINE_SECONDS": str(LISTENER_PING_DEADLINE),
+        # The UI's connection form and Test button, reached through the API server.
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
     }
     stack = AirflowStack(home, env, api_url)
     stack.logs.mkdir()
@@ -210,3 +213,35 @@ def test_a_hanging_opsgenie_does_not_hold_up_the_scheduler(
     wait_for(lambda: _run_succeeded(airflow_stack, "e2e_other"), 240, "e2e_other to succeed", airflow_stack.logs)
     assert time.monotonic() - started < LISTENER_PING_DEADLINE
     opsgenie_emulator_server.reset()
+
+
+def test_the_ui_shows_the_connection_form_and_its_test_button_works(
+    airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle
+) -> None:
+    meta = requests.get(f"{airflow_stack.api_url}/ui/connections/hook_meta", timeout=60).json()
+    forms = {m["connection_type"]: m for m in meta}
+    ours = forms["opsgenie_heartbeat"]
+    assert ours["hook_name"] == "OpsGenie Heartbeat"
+    assert {"region", "connect_timeout", "read_timeout", "time_budget"} <= set(ours["extra_fields"])
+    assert ours["standard_fields"]["password"]["title"] == "API key (GenieKey)"
+    assert ours["standard_fields"]["login"]["hidden"] is True
+    assert {"cloud_id", "team_id"} <= set(forms["jsm_ops_heartbeat"]["extra_fields"])
+
+    def test_button(password: str) -> dict[str, object]:
+        body = {
+            "connection_id": "ui_test",
+            "conn_type": "opsgenie_heartbeat",
+            "host": opsgenie_emulator_server.url,
+            "password": password,
+        }
+        response = requests.post(f"{airflow_stack.api_url}/api/v2/connections/test", json=body, timeout=60)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    opsgenie_emulator_server.reset()
+    ok = test_button(opsgenie_emulator_server.api_key)
+    assert ok["status"] is True, ok
+    assert "heartbeat(s) visible" in str(ok["message"])
+    refused = test_button("not-the-key")
+    assert refused["status"] is False
+    assert "401" in str(refused["message"])
