@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsgenie_hb.errors import HeartbeatError
-from airflow_provider_opsgenie_hb.models import MAX_ALERT_TAGS, Heartbeat, is_template
+from airflow_provider_opsgenie_hb.models import MAX_ALERT_TAGS, Heartbeat, field_problems, is_template
 from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError, interval_for_dag
 
 if TYPE_CHECKING:
@@ -159,6 +159,9 @@ def _declaration(dag: Any, source: dict[str, Any], conn_id: str) -> PlanItem | N
         return PlanItem("skipped", name, dag.dag_id, reason=f"its alert settings cannot be rendered: {exc}")
     if len(fields["alert_tags"]) > MAX_ALERT_TAGS:
         return PlanItem("skipped", name, dag.dag_id, reason=f"no room for the sync marker tag in {MAX_ALERT_TAGS} tags")
+    problems = field_problems(fields)
+    if problems:  # one bad declaration must not stop the others
+        return PlanItem("skipped", name, dag.dag_id, reason="; ".join(f"{k} {v}" for k, v in problems.items()))
     return PlanItem("create", name, dag.dag_id, fields=fields)
 
 

@@ -46,6 +46,10 @@ DAGS = {
     "manual": 'DAG("manual", schedule=None, start_date=START, tags=["opsgenie-heartbeat"])',
     "asset": 'DAG("asset", schedule=[Asset("s3://bucket/data.csv")], start_date=START, tags=["opsgenie-heartbeat"])',
     "untagged": 'DAG("untagged", schedule="@daily", start_date=START)',
+    "bad_rendered_tag": (
+        'DAG("bad_rendered_tag", schedule="@daily", start_date=START,'
+        ' on_success_callback=send_opsgenie_heartbeat(alert_tags=["{{{{ dag.dag_id * 5 }}}}"]))'
+    ),
     "other_connection": (
         'DAG("other_connection", schedule="@daily", start_date=START,'
         ' on_success_callback=send_opsgenie_heartbeat(opsgenie_heartbeat_conn_id="elsewhere"))'
@@ -99,7 +103,8 @@ def test_sync_creates_then_changes_nothing_then_follows_the_dags(
     # A dry run plans everything and writes nothing.
     out = sync_cli(dags_folder, "--dry-run")
     assert "Dry run: nothing was changed." in out
-    assert "Plan: 6 to create, 0 to update, 0 unchanged, 3 skipped." in out
+    assert "Plan: 6 to create, 0 to update, 0 unchanged, 4 skipped." in out
+    assert "each tag must be at most 50 characters" in out  # a rendered tag too long: skipped, named
     for skipped in ("once", "manual", "asset"):
         assert f"! {skipped}" in out
     assert "runs once (@once)" in out
@@ -122,7 +127,7 @@ def test_sync_creates_then_changes_nothing_then_follows_the_dags(
     # Second run: nothing to do, nothing written.
     before = len(writes(opsgenie_heartbeat_conn))
     out = sync_cli(dags_folder)
-    assert "Plan: 0 to create, 0 to update, 6 unchanged, 3 skipped." in out
+    assert "Plan: 0 to create, 0 to update, 6 unchanged, 4 skipped." in out
     assert len(writes(opsgenie_heartbeat_conn)) == before
 
     # A schedule change updates the interval.
@@ -167,5 +172,5 @@ with DAG(dag_id="deploy_heartbeats", schedule=None, start_date=pendulum.datetime
     assert ti.state == "success"
     summary = ti.xcom_pull(task_ids="op")
     assert sorted(summary["created"]) == sorted(EXPECTED_CREATED)
-    assert sorted(summary["skipped"]) == ["asset", "manual", "once"]
+    assert sorted(summary["skipped"]) == ["asset", "bad_rendered_tag", "manual", "once"]
     assert set(opsgenie_heartbeat_conn.heartbeats()) == set(EXPECTED_CREATED)
