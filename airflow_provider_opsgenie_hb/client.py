@@ -464,9 +464,10 @@ class HeartbeatClient:
         path = "/v2/heartbeats/" + quote(name, safe="")
         return f"{path}/{action}" if action else path
 
-    def _heartbeat(self, payload: dict[str, Any]) -> Heartbeat:
+    def _heartbeat(self, payload: dict[str, Any], envelope: str | None = "data") -> Heartbeat:
+        """The heartbeat in an answer: under ``data`` (OpsGenie), or the answer itself (``envelope=None``)."""
         try:
-            return Heartbeat.from_api(payload["data"])
+            return Heartbeat.from_api(payload[envelope] if envelope else payload)
         except (KeyError, TypeError, ValueError) as exc:
             raise self._shape_error(payload, exc) from None
 
@@ -716,7 +717,7 @@ class JsmHeartbeatClient(HeartbeatClient):
                 errors={"owner_team": "not supported on JSM Operations"},
             )
         body = to_api_fields(fields)
-        return self._jsm_heartbeat(self._request("POST", self._collection, json=body, ok=201, attempts=attempts))
+        return self._heartbeat(self._request("POST", self._collection, json=body, ok=201, attempts=attempts), None)
 
     def list_heartbeats(self) -> list[Heartbeat]:
         """All heartbeats of the team, every page."""
@@ -739,7 +740,7 @@ class JsmHeartbeatClient(HeartbeatClient):
             payload = self._request("GET", self._collection, params={**query, "offset": offset, "size": _JSM_PAGE_SIZE})
             try:
                 values = payload["values"]
-                found += [self._parse(item) for item in values]
+                found += [Heartbeat.from_api(item) for item in values]
             except (KeyError, TypeError, ValueError) as exc:
                 raise self._shape_error(payload, exc) from None
             if not (payload.get("links") or {}).get("next") or not values:
@@ -753,8 +754,8 @@ class JsmHeartbeatClient(HeartbeatClient):
                 errors={"owner_team": "not supported on JSM Operations"},
             )
         body = {"name": name, **to_api_fields(changes)}
-        heartbeat = self._jsm_heartbeat(
-            self._request("PATCH", self._collection, json=body, params={"name": name}, ok=201)
+        heartbeat = self._heartbeat(
+            self._request("PATCH", self._collection, json=body, params={"name": name}, ok=201), None
         )
         return HeartbeatStatus(heartbeat.name, heartbeat.enabled, heartbeat.expired)
 
@@ -781,13 +782,3 @@ class JsmHeartbeatClient(HeartbeatClient):
         """JSM has no disable endpoint: a PATCH of ``enabled``."""
         _check_name(name)
         return self._update(name, {"enabled": False})
-
-    def _jsm_heartbeat(self, payload: dict[str, Any]) -> Heartbeat:
-        try:
-            return self._parse(payload)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise self._shape_error(payload, exc) from None
-
-    @staticmethod
-    def _parse(data: Mapping[str, Any]) -> Heartbeat:
-        return Heartbeat.from_api({k: v for k, v in data.items() if k not in ("requestId",)})

@@ -13,6 +13,8 @@ from typing import Any
 
 import pendulum
 
+from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
+
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 10_000
 MAX_ALERT_MESSAGE_LENGTH = 130
@@ -173,8 +175,6 @@ def check_fields(
     skip_templates: bool = False,
 ) -> None:
     """Raise one :class:`HeartbeatValidationError` naming every bad field and its rule."""
-    from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
-
     templated = {k for k, v in fields.items() if skip_templates and is_template(v)}
     given = {k: v for k, v in fields.items() if k not in templated}
     still_required = tuple(k for k in required if k not in templated)

@@ -7,12 +7,12 @@ an interpreter.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
 import platform
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,25 +23,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
-from airflow_provider_opsgenie_hb.emulator import emulator_process
+from airflow_provider_opsgenie_hb.emulator import EmulatorHandle, emulator_process
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results.json"
 BIN = Path(sys.executable).parent
 REPEATS = 5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def control(url: str, path: str, body: Any = None) -> None:
-    requests.request("POST" if body is not None else "GET", f"{url}/_emulator/{path}", json=body, timeout=10)
 
 
 def median_of(fn: Callable[[], float], repeats: int = REPEATS) -> float:
@@ -57,45 +48,45 @@ def timed(fn: Callable[[], object]) -> float:
 # ---------------------------------------------------------------------------- figures
 
 
-def emulator_throughput(url: str, api_key: str, pings: int = 2000) -> dict[str, Any]:
-    """The emulator's pings/s with one kept-alive client and with 8 threads, next to a bare
-    stdlib HTTP server on the same machine that answers 202 without doing anything."""
-    headers = {"Authorization": f"GenieKey {api_key}"}
-    requests.post(
-        f"{url}/v2/heartbeats",
-        json={"name": "bench", "interval": 1, "intervalUnit": "hours", "enabled": True},
-        headers=headers,
-        timeout=10,
-    )
+def emulator_throughput(emulator: EmulatorHandle, pings: int = 2000) -> dict[str, Any]:
+    """The emulator's pings/s, one kept-alive connection and 8 threads, next to a bare stdlib
+    server on the same machine that answers 202 and does nothing else.
 
-    def one_client(target: str) -> float:
-        with requests.Session() as session:
-            session.headers.update(headers)
-            return pings / timed(lambda: [session.post(target) for _ in range(pings)])
+    The client is the standard library's ``http.client``: with ``requests`` (about 1 ms a
+    call here, see ``ping_overhead``) the client, not the server, would set the pace.
+    """
+    headers = {"Authorization": f"GenieKey {emulator.api_key}"}
+    body = {"name": "bench", "interval": 1, "intervalUnit": "hours", "enabled": True}
+    requests.post(f"{emulator.url}/v2/heartbeats", json=body, headers=headers, timeout=10).raise_for_status()
 
-    def eight_threads(target: str) -> float:
+    def drive(url: str, connections: int) -> float:
+        parts = urlsplit(url)
+
         def worker() -> None:
-            with requests.Session() as session:
-                session.headers.update(headers)
-                for _ in range(pings // 8):
-                    session.post(target)
+            conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+            for _ in range(pings // connections):
+                conn.request("POST", parts.path, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 202, response.status
+            conn.close()
 
-        threads = [threading.Thread(target=worker) for _ in range(8)]
+        threads = [threading.Thread(target=worker) for _ in range(connections)]
 
         def run() -> None:
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
 
         return pings / timed(run)
 
-    ping_url = f"{url}/v2/heartbeats/bench/ping"
+    ping_url = f"{emulator.url}/v2/heartbeats/bench/ping"
     with bare_server() as bare_url:
-        one = median_of(lambda: one_client(ping_url), 3)
-        one_bare = median_of(lambda: one_client(bare_url), 3)
-        eight = eight_threads(ping_url)
-        eight_bare = eight_threads(bare_url)
+        one = median_of(lambda: drive(ping_url, 1), 3)
+        one_bare = median_of(lambda: drive(bare_url, 1), 3)
+        eight = median_of(lambda: drive(ping_url, 8), 3)
+        eight_bare = median_of(lambda: drive(bare_url, 8), 3)
     return {
         "emulator_pings_per_s": round(one),
         "emulator_pings_per_s_8_threads": round(eight),
@@ -139,11 +130,12 @@ def bare_server() -> Iterator[str]:
         process.wait(10)
 
 
-def ping_overhead(url: str, api_key: str, pings: int = 2000) -> dict[str, Any]:
+def ping_overhead(emulator: EmulatorHandle, pings: int = 2000) -> dict[str, Any]:
     """2,000 pings through the hook vs 2,000 plain requests.Session calls to the same URL."""
+    url, api_key = emulator.url, emulator.api_key
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
-    os.environ["AIRFLOW_CONN_BENCH"] = json.dumps({"conn_type": "opsgenie_heartbeat", "host": url, "password": api_key})
+    os.environ["AIRFLOW_CONN_BENCH"] = emulator.connection_json()
     hook = OpsgenieHeartbeatHook("bench")
     hook.ping_heartbeat("bench")  # connection read, session open
     session = requests.Session()
@@ -165,21 +157,17 @@ def ping_overhead(url: str, api_key: str, pings: int = 2000) -> dict[str, Any]:
     }
 
 
-def _bench_connection(url: str, api_key: str) -> None:
-    conn = {"conn_type": "opsgenie_heartbeat", "host": url, "password": api_key}
-    os.environ["AIRFLOW_CONN_BENCH"] = json.dumps(conn)
-
-
-def callback_overhead(url: str, api_key: str, calls: int = 200) -> dict[str, Any]:
+def callback_overhead(emulator: EmulatorHandle, calls: int = 200) -> dict[str, Any]:
     """The success callback's own cost per DAG run beyond its HTTP call: a fresh notifier each
     run (as the DAG processor builds one per run), next to a bare ``requests.post`` ping on a
     fresh connection."""
+    url, api_key = emulator.url, emulator.api_key
     from airflow.sdk import DAG
 
     from airflow_provider_opsgenie_hb.notifications import heartbeat
     from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
-    _bench_connection(url, api_key)
+    os.environ["AIRFLOW_CONN_BENCH"] = emulator.connection_json()
     heartbeat._checked.add(("bench", "bench"))  # steady state: the once-per-process check is done
     context = {"dag": DAG("bench", schedule="@daily"), "run_id": "scheduled__1"}
     headers = {"Authorization": f"GenieKey {api_key}"}
@@ -198,16 +186,16 @@ def callback_overhead(url: str, api_key: str, calls: int = 200) -> dict[str, Any
     }
 
 
-def callback_hang_bound(url: str, api_key: str) -> dict[str, Any]:
+def callback_hang_bound(emulator: EmulatorHandle) -> dict[str, Any]:
     """How long the callback takes to give up on a hanging OpsGenie, over its deadline."""
     from airflow.sdk import DAG
 
     from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
-    _bench_connection(url, api_key)
+    os.environ["AIRFLOW_CONN_BENCH"] = emulator.connection_json()
     deadline = 2.0
     context = {"dag": DAG("bench", schedule="@daily"), "run_id": "scheduled__1"}
-    control(url, "faults", {"faults": [{"kind": "latency", "seconds": 120}]})
+    emulator.set_faults({"kind": "latency", "seconds": 120})
     try:
         elapsed = median_of(
             lambda: timed(
@@ -218,7 +206,7 @@ def callback_hang_bound(url: str, api_key: str) -> dict[str, Any]:
             3,
         )
     finally:
-        control(url, "reset", {})
+        emulator.reset()
     return {
         "callback_hang_bound_ratio": round(elapsed / deadline, 3),
         "callback_return_s": round(elapsed, 3),
@@ -227,22 +215,22 @@ def callback_hang_bound(url: str, api_key: str) -> dict[str, Any]:
     }
 
 
-def bulk_ensure(url: str, api_key: str, count: int = 500, limit: float = 50) -> dict[str, Any]:
+def bulk_ensure(emulator: EmulatorHandle, count: int = 500, limit: float = 50) -> dict[str, Any]:
     """Ensure 500 heartbeats against a 50 requests/s rate limit: concurrently through the
     hook's bulk ensure, and the same work sequentially as the baseline."""
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
-    _bench_connection(url, api_key)
+    os.environ["AIRFLOW_CONN_BENCH"] = emulator.connection_json()
 
     def run(workers: int, prefix: str) -> tuple[float, int]:
-        control(url, "reset", {})
-        control(url, "faults", {"faults": [{"kind": "rate_limit", "rate": limit, "burst": limit}]})
+        emulator.reset()
+        emulator.set_faults({"kind": "rate_limit", "rate": limit, "burst": limit})
         specs = [{"name": f"{prefix}-{i}", "interval": 1, "interval_unit": "hours"} for i in range(count)]
         hook = OpsgenieHeartbeatHook("bench", time_budget=120)
         started = time.perf_counter()
         results = hook.ensure_heartbeats(specs, max_workers=workers)
         elapsed = time.perf_counter() - started
-        log = requests.get(f"{url}/_emulator/requests", timeout=10).json()["requests"]
+        log = emulator.requests()
         served = sum(1 for r in log if r["status"] != 429)
         failures = sum(1 for r in results if not hasattr(r, "action"))
         # The bucket starts full: those first requests are a burst, not the sustained rate.
@@ -250,7 +238,7 @@ def bulk_ensure(url: str, api_key: str, count: int = 500, limit: float = 50) -> 
 
     concurrent, concurrent_failures = run(8, "c")
     sequential, sequential_failures = run(1, "s")
-    control(url, "reset", {})
+    emulator.reset()
     return {
         "bulk_ensure_rate_utilisation": round(concurrent, 3),
         "bulk_ensure_failures": concurrent_failures,
@@ -283,7 +271,8 @@ def _import_ms(module: str) -> float | None:
     return total_us / 1000
 
 
-def import_cost(url: str, api_key: str, repeats: int = 10) -> dict[str, Any]:
+def import_cost(emulator: EmulatorHandle, repeats: int = 10) -> dict[str, Any]:
+    """Import time needs no emulator; the argument keeps one signature for every figure."""
     ours = "airflow_provider_opsgenie_hb.notifications.heartbeat"
     official = "airflow.providers.opsgenie.notifications.opsgenie"
     ours_ms = [_import_ms(ours) for _ in range(repeats)]
@@ -298,7 +287,7 @@ def import_cost(url: str, api_key: str, repeats: int = 10) -> dict[str, Any]:
     }
 
 
-FIGURES: dict[str, Callable[[str, str], dict[str, Any]]] = {
+FIGURES: dict[str, Callable[[EmulatorHandle], dict[str, Any]]] = {
     "emulator_throughput": emulator_throughput,
     "ping_overhead": ping_overhead,
     "callback_overhead": callback_overhead,
@@ -327,13 +316,12 @@ def main() -> None:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with emulator_process(api_key) as handle:
-        url = handle.url
         for key, figure in FIGURES.items():
             if only and key not in only:
                 continue
-            control(url, "reset", {})
+            handle.reset()
             print(f"measuring {key} ...", flush=True)
-            measured = figure(url, api_key)
+            measured = figure(handle)
             # One key per figure: its headline value, the goal, and the side-by-side baseline.
             headline = next(iter(measured))
             results[headline] = {"value": measured.pop(headline), **measured}

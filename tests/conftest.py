@@ -29,6 +29,7 @@ os.environ.pop("AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT", None)
 import pytest  # noqa: E402
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle  # noqa: E402
+from airflow_provider_opsgenie_hb.emulator.control import start_emulator_cli as start_emulator_process  # noqa: E402
 
 pytest_plugins = ["airflow_provider_opsgenie_hb.emulator.pytest_plugin"]
 
@@ -67,18 +68,9 @@ def start_emulator_cli() -> Iterator[Callable[[str, Path], tuple[subprocess.Pope
     started: list[subprocess.Popen[str]] = []
 
     def start(api_key: str, state: Path) -> tuple[subprocess.Popen[str], str]:
-        command = [sys.executable, "-m", "airflow_provider_opsgenie_hb.emulator", "--port", "0"]
-        process = subprocess.Popen(
-            [*command, "--api-key", api_key, "--state", str(state)],
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        process, handle = start_emulator_process(api_key, state_file=str(state))
         started.append(process)
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert "listening on http://127.0.0.1:" in line, line
-        return process, line.rsplit(" ", 1)[-1].strip()
+        return process, handle.url
 
     yield start
     for process in started:

@@ -8,7 +8,7 @@ Start it with ``opsgenie-heartbeat-emulator --port 8765 --api-key KEY``, with
 
 from __future__ import annotations
 
-from airflow_provider_opsgenie_hb.emulator.control import EmulatorHandle, emulator_process
+from airflow_provider_opsgenie_hb.emulator.control import EmulatorHandle, emulator_process, start_emulator_cli
 from airflow_provider_opsgenie_hb.emulator.server import EmulatorServer
 
-__all__ = ["EmulatorHandle", "EmulatorServer", "emulator_process"]
+__all__ = ["EmulatorHandle", "EmulatorServer", "emulator_process", "start_emulator_cli"]

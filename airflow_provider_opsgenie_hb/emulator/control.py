@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -83,19 +84,33 @@ class EmulatorHandle:
         self._control("POST", "reset")
 
 
-@contextmanager
-def emulator_process(api_key: str, *, port: int = 0, ping_only_key: str | None = None) -> Iterator[EmulatorHandle]:
-    """Run the emulator in its own process (its CLI) for the duration of the block."""
+def start_emulator_cli(
+    api_key: str, *, port: int = 0, ping_only_key: str | None = None, state_file: str | None = None
+) -> tuple[subprocess.Popen[str], EmulatorHandle]:
+    """Start the emulator's CLI in its own process; returns the process and a handle on it.
+
+    The caller stops the process (``terminate()``, or ``kill()`` to test ``--state``).
+    """
     command = [sys.executable, "-m", "airflow_provider_opsgenie_hb.emulator", "--port", str(port), "--api-key", api_key]
     if ping_only_key:
         command += ["--ping-only-key", ping_only_key]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    if state_file:
+        command += ["--state", state_file]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert process.stdout is not None
+    banner = process.stdout.readline().strip()
+    if " on http" not in banner:
+        process.kill()
+        raise RuntimeError(f"the emulator did not start: {banner!r}")
+    return process, EmulatorHandle(banner.rsplit(" ", 1)[-1], api_key, ping_only_key)
+
+
+@contextmanager
+def emulator_process(api_key: str, *, port: int = 0, ping_only_key: str | None = None) -> Iterator[EmulatorHandle]:
+    """Run the emulator in its own process (its CLI) for the duration of the block."""
+    process, handle = start_emulator_cli(api_key, port=port, ping_only_key=ping_only_key)
     try:
-        assert process.stdout is not None
-        banner = process.stdout.readline().strip()
-        if " on http" not in banner:
-            raise RuntimeError(f"the emulator did not start: {banner!r}")
-        yield EmulatorHandle(banner.rsplit(" ", 1)[-1], api_key, ping_only_key)
+        yield handle
     finally:
         process.terminate()
         process.wait(10)

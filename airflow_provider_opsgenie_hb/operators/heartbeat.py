@@ -25,16 +25,31 @@ log = logging.getLogger(__name__)
 DEFAULT_CONN_ID = "opsgenie_heartbeat_default"
 
 
-class _HeartbeatOperator(BaseOperator):
-    """Shared plumbing: the connection id, the hook, and the field checks."""
+class _ConnectionOperator(BaseOperator):
+    """Shared plumbing: the connection id and the hook built from it."""
 
-    template_fields: Sequence[str] = ("name", "opsgenie_heartbeat_conn_id")
+    template_fields: Sequence[str] = ("opsgenie_heartbeat_conn_id",)
     ui_color = "#e8f0fe"
 
-    def __init__(self, *, name: str, opsgenie_heartbeat_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+    def __init__(self, *, opsgenie_heartbeat_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.opsgenie_heartbeat_conn_id = opsgenie_heartbeat_conn_id
+
+    @cached_property
+    def hook(self) -> OpsgenieHeartbeatHook:
+        from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+        return OpsgenieHeartbeatHook(self.opsgenie_heartbeat_conn_id)
+
+
+class _HeartbeatOperator(_ConnectionOperator):
+    """An operator on one named heartbeat: the name, and the field checks."""
+
+    template_fields: Sequence[str] = ("name", "opsgenie_heartbeat_conn_id")
+
+    def __init__(self, *, name: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.name = name
-        self.opsgenie_heartbeat_conn_id = opsgenie_heartbeat_conn_id
         self._check({"name": name}, required=("name",), skip_templates=True)
 
     def _check(
@@ -52,12 +67,6 @@ class _HeartbeatOperator(BaseOperator):
             skip_templates=skip_templates,
             extra_problems=problems,
         )
-
-    @cached_property
-    def hook(self) -> OpsgenieHeartbeatHook:
-        from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
-
-        return OpsgenieHeartbeatHook(self.opsgenie_heartbeat_conn_id)
 
 
 class _ConfiguredHeartbeatOperator(_HeartbeatOperator):
@@ -185,24 +194,15 @@ class OpsgenieGetHeartbeatOperator(_HeartbeatOperator):
         return self.hook.get_heartbeat(self.name).to_dict()
 
 
-class OpsgenieListHeartbeatsOperator(BaseOperator):
+class OpsgenieListHeartbeatsOperator(_ConnectionOperator):
     """List every heartbeat of the account.
 
     :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
     :return: a list of heartbeat dicts.
     """
 
-    template_fields: Sequence[str] = ("opsgenie_heartbeat_conn_id",)
-    ui_color = _HeartbeatOperator.ui_color
-
-    def __init__(self, *, opsgenie_heartbeat_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.opsgenie_heartbeat_conn_id = opsgenie_heartbeat_conn_id
-
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
-
-        return [hb.to_dict() for hb in OpsgenieHeartbeatHook(self.opsgenie_heartbeat_conn_id).list_heartbeats()]
+        return [hb.to_dict() for hb in self.hook.list_heartbeats()]
 
 
 class OpsgenieDeleteHeartbeatOperator(_HeartbeatOperator):
@@ -289,7 +289,7 @@ class OpsgeniePingHeartbeatOperator(_HeartbeatOperator):
         return self.hook.ping_heartbeat(self.name).to_dict()
 
 
-class OpsgenieSyncHeartbeatsOperator(BaseOperator):
+class OpsgenieSyncHeartbeatsOperator(_ConnectionOperator):
     """Reconcile OpsGenie with the heartbeats the DAG files declare (see ``opsgenie-heartbeat sync``).
 
     :param dags_folder: the folder of DAG files to read (templated; default: Airflow's DAGs folder).
@@ -301,22 +301,14 @@ class OpsgenieSyncHeartbeatsOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("dags_folder", "opsgenie_heartbeat_conn_id")
-    ui_color = _HeartbeatOperator.ui_color
 
     def __init__(
-        self,
-        *,
-        dags_folder: str | None = None,
-        dry_run: bool = False,
-        prune: bool = False,
-        opsgenie_heartbeat_conn_id: str = DEFAULT_CONN_ID,
-        **kwargs: Any,
+        self, *, dags_folder: str | None = None, dry_run: bool = False, prune: bool = False, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.dags_folder = dags_folder
         self.plan_only = dry_run  # BaseOperator.dry_run is a method
         self.prune = prune
-        self.opsgenie_heartbeat_conn_id = opsgenie_heartbeat_conn_id
 
     def execute(self, context: Context) -> dict[str, list[str]]:
         from airflow.providers.common.compat.sdk import conf
