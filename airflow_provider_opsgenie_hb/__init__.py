@@ -54,7 +54,8 @@ def get_provider_info() -> dict[str, Any]:
         # [core] lazy_discover_providers is False (plugins_manager), i.e. not by default.
         "config": {
             "opsgenie_heartbeat": {
-                "description": "The listener that pings the heartbeat of every DAG tagged opsgenie-heartbeat.",
+                "description": "The listener that pings the heartbeat of every DAG tagged opsgenie-heartbeat, "
+                "and what the success callback remembers between runs.",
                 "options": {
                     "listener_enabled": _option("Ping tagged DAGs' heartbeats on success.", "boolean", "True"),
                     "conn_id": _option("The opsgenie_heartbeat connection.", "string", "opsgenie_heartbeat_default"),
@@ -64,9 +65,25 @@ def get_provider_info() -> dict[str, Any]:
                         "string",
                         "",
                     ),
+                    "run_types": _option(
+                        "Comma-separated kinds of DAG run whose success the listener pings.",
+                        "string",
+                        "scheduled,manual,asset_triggered,operator_triggered,asset_materialization",
+                    ),
                     "queue_size": _option("Pings waiting at most; more are dropped with a warning.", "integer", "1000"),
                     "ping_deadline_seconds": _option("Seconds one ping may take, retries included.", "float", "10"),
                     "shutdown_flush_seconds": _option("Seconds to send queued pings at shutdown.", "float", "5"),
+                    "record_dir": _option(
+                        "Where the success callback records heartbeats it has ensured or found to exist. "
+                        "Empty: $XDG_CACHE_HOME (or ~/.cache)/airflow-provider-opsgenie-heartbeat.",
+                        "string",
+                        "",
+                    ),
+                    "record_ttl_seconds": _option(
+                        "How long such a record holds before the callback checks again; 0 checks every run.",
+                        "float",
+                        "86400",
+                    ),
                 },
             }
         },

@@ -57,7 +57,7 @@ def _sync(args: argparse.Namespace) -> int:
     dags, errors = sync.load_dags(args.dags_folder)
     for path, error in errors.items():
         print(f"warning: {path} could not be imported and is left out: {error.strip().splitlines()[-1]}")
-    declared = sync.declarations(dags, conn_id=args.conn_id, name_template=sync.configured_name_template())
+    declared = sync.declarations(dags, conn_id=args.conn_id)
     print(f"OpsGenie heartbeats declared by {len(dags)} DAG(s) in {args.dags_folder} (connection {args.conn_id}):\n")
     hook = OpsgenieHeartbeatHook(args.conn_id)
     try:

@@ -10,23 +10,32 @@ orphaned heartbeats that it manages, never others.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_opsgenie_hb.declaration import (
+    DAG_TAG,
+    DEFAULT_NAME_TEMPLATE,
+    HeartbeatDeclaration,
+    dag_declarations,
+    listener_settings,
+    render_for_dag,
+)
 from airflow_provider_opsgenie_hb.errors import HeartbeatError
-from airflow_provider_opsgenie_hb.models import MAX_ALERT_TAGS, Heartbeat, field_problems, is_template
-from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError, interval_for_dag
+from airflow_provider_opsgenie_hb.models import MAX_ALERT_TAGS, Heartbeat, field_problems
+from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_TAG = "opsgenie-heartbeat"
+HEARTBEAT_TAG = DAG_TAG
 MANAGED_TAG = "managed-by-airflow-heartbeat-sync"
-DEFAULT_NAME_TEMPLATE = "{{ dag.dag_id }}"
+__all__ = ["DEFAULT_NAME_TEMPLATE", "HEARTBEAT_TAG", "MANAGED_TAG", "render_for_dag", "sync_heartbeats"]
 
 
 @dataclass
@@ -92,90 +101,41 @@ def _describe(item: PlanItem) -> str:
     return item.reason
 
 
-def declarations(dags: list[Any], *, conn_id: str, name_template: str = DEFAULT_NAME_TEMPLATE) -> list[PlanItem]:
-    """The heartbeats the DAGs declare, as ``create`` items (compared with OpsGenie later)."""
-    from airflow_provider_opsgenie_hb.notifications.heartbeat import OpsgenieHeartbeatNotifier
-
+def declarations(dags: list[Any], *, conn_id: str, name_template: str | None = None) -> list[PlanItem]:
+    """The heartbeats the DAGs declare on ``conn_id``, as ``create`` items (compared with OpsGenie later)."""
+    settings = listener_settings()
+    if name_template is not None:
+        settings = dataclasses.replace(settings, name_template=name_template)
     declared: dict[str, PlanItem] = {}
     for dag in sorted(dags, key=lambda d: d.dag_id):
-        callbacks = dag.on_success_callback or []
-        notifiers = [
-            c
-            for c in (callbacks if isinstance(callbacks, list) else [callbacks])
-            if isinstance(c, OpsgenieHeartbeatNotifier)
-        ]
-        sources: list[dict[str, Any]] = [
-            {
-                "name": n.name or DEFAULT_NAME_TEMPLATE,
-                "conn_id": n.opsgenie_heartbeat_conn_id,
-                "interval": n.interval,
-                "interval_unit": n.interval_unit,
-                "grace": n.grace,
-                "description": n.description,
-                "alert_message": n.alert_message,
-                "alert_tags": n.alert_tags,
-                "alert_priority": n.alert_priority,
-                "owner_team": n.owner_team,
-            }
-            for n in notifiers
-        ]
-        if HEARTBEAT_TAG in (dag.tags or ()):
-            sources.append({"name": name_template, "conn_id": conn_id})
-        for source in sources:
-            item = _declaration(dag, source, conn_id)
-            if item is not None and item.name not in declared:
+        for declaration in dag_declarations(dag, settings):
+            if declaration.conn_id != conn_id:
+                continue  # declared for another connection: a sync of that connection handles it
+            item = _declaration(dag, declaration)
+            if item.name not in declared:
                 declared[item.name] = item
     return list(declared.values())
 
 
-def _declaration(dag: Any, source: dict[str, Any], conn_id: str) -> PlanItem | None:
+def _declaration(dag: Any, declaration: HeartbeatDeclaration) -> PlanItem:
     try:
-        name = render_for_dag(source["name"], dag)
+        name = str(render_for_dag(declaration.name, dag))
     except Exception as exc:
-        return PlanItem("skipped", str(source["name"]), dag.dag_id, reason=f"its name cannot be rendered: {exc}")
-    if source["conn_id"] != conn_id:
-        return None  # declared for another connection: a sync of that connection handles it
-    interval, unit = source.get("interval"), source.get("interval_unit")
-    if interval is None or unit is None:
-        try:
-            derived = interval_for_dag(dag, grace=source.get("grace"))
-        except ScheduleIntervalError as exc:
-            return PlanItem("skipped", name, dag.dag_id, reason=str(exc).split(": ", 1)[-1])
-        interval, unit = derived.interval, derived.interval_unit
+        return PlanItem("skipped", declaration.name, dag.dag_id, reason=f"its name cannot be rendered: {exc}")
     try:
-        tags = [render_for_dag(t, dag) for t in source.get("alert_tags") or []]
-        fields = {
-            "name": name,
-            "interval": interval,
-            "interval_unit": unit,
-            "enabled": True,
-            "description": render_for_dag(source.get("description"), dag),
-            "alert_message": render_for_dag(source.get("alert_message"), dag),
-            "alert_tags": [*tags, MANAGED_TAG] if MANAGED_TAG not in tags else tags,
-            "alert_priority": source.get("alert_priority"),
-            "owner_team": source.get("owner_team"),
-        }
+        fields = declaration.desired_fields(dag, name=name)
+    except ScheduleIntervalError as exc:
+        return PlanItem("skipped", name, dag.dag_id, reason=str(exc).split(": ", 1)[-1])
     except Exception as exc:
         return PlanItem("skipped", name, dag.dag_id, reason=f"its alert settings cannot be rendered: {exc}")
+    tags = fields["alert_tags"] or []
+    fields["alert_tags"] = [*tags, MANAGED_TAG] if MANAGED_TAG not in tags else tags
     if len(fields["alert_tags"]) > MAX_ALERT_TAGS:
         return PlanItem("skipped", name, dag.dag_id, reason=f"no room for the sync marker tag in {MAX_ALERT_TAGS} tags")
     problems = field_problems(fields)
     if problems:  # one bad declaration must not stop the others
         return PlanItem("skipped", name, dag.dag_id, reason="; ".join(f"{k} {v}" for k, v in problems.items()))
     return PlanItem("create", name, dag.dag_id, fields=fields)
-
-
-def render_for_dag(value: Any, dag: Any) -> Any:
-    """Render a template that needs only the DAG (not a run): ``{{ dag.dag_id }}`` works, ``{{ ds }}`` fails.
-
-    Used wherever a heartbeat name is known before any run: sync, and the listener.
-    """
-    if not is_template(value) or not isinstance(value, str):
-        return value
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-
-    return SandboxedEnvironment(undefined=StrictUndefined).from_string(value).render(dag=dag, dag_id=dag.dag_id)
 
 
 def plan(hook: OpsgenieHeartbeatHook, declared: list[PlanItem], *, orphans: bool = True) -> SyncPlan:
@@ -243,13 +203,7 @@ def sync_heartbeats(
     dags, errors = load_dags(dags_folder)
     for path, error in errors.items():
         log.warning("DAG file %s could not be imported and is left out of the sync: %s", path, error)
-    declared = declarations(dags, conn_id=conn_id, name_template=name_template or configured_name_template())
+    declared = declarations(dags, conn_id=conn_id, name_template=name_template)
     hook = OpsgenieHeartbeatHook(conn_id)
     result = plan(hook, declared)
     return result if dry_run else apply(hook, result, prune=prune)
-
-
-def configured_name_template() -> str:
-    from airflow_provider_opsgenie_hb.plugins.listener import listener_settings
-
-    return str(listener_settings()["name_template"])

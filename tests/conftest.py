@@ -34,6 +34,14 @@ from airflow_provider_opsgenie_hb.emulator.control import start_emulator_cli as 
 pytest_plugins = ["airflow_provider_opsgenie_hb.emulator.pytest_plugin"]
 
 
+@pytest.fixture(autouse=True)
+def heartbeat_record_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test starts as a fresh deployment would: the callback has recorded nothing yet."""
+    record_dir = tmp_path / "heartbeat-record"
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__RECORD_DIR", str(record_dir))
+    return record_dir
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
     """A migrated metadata DB (once per session), for dag.test() and the CLI."""

@@ -6,8 +6,11 @@
         ...
 
 A run that never happens sends no ping, and OpsGenie raises the heartbeat's alert once
-the interval passes. The callback never fails the run it reports on (unless
-``raise_on_error=True``), and returns within ``deadline`` seconds whatever OpsGenie does.
+the interval passes. The ping goes first; ensuring the heartbeat's settings (or checking
+that it exists) comes after it, with what is left of the time. The callback never fails
+the run it reports on (unless ``raise_on_error=True``), and returns within ``deadline``
+seconds whatever OpsGenie does: the work runs in a worker thread that the callback stops
+waiting for when the deadline passes.
 """
 
 from __future__ import annotations
@@ -17,19 +20,30 @@ import logging
 import threading
 import time
 from collections.abc import Collection, Sequence
-from functools import cached_property
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseNotifier
 
+from airflow_provider_opsgenie_hb import record
+from airflow_provider_opsgenie_hb.declaration import (
+    DEFAULT_CONN_ID,
+    DEFAULT_NAME_TEMPLATE,
+    DEFAULT_RUN_TYPES,
+    RUN_TYPES,
+    HeartbeatDeclaration,
+    HeartbeatSettings,
+    check_run_types,
+)
 from airflow_provider_opsgenie_hb.errors import (
     HeartbeatError,
     HeartbeatForbiddenError,
     HeartbeatNotFoundError,
+    HeartbeatTimeoutError,
     HeartbeatValidationError,
 )
 from airflow_provider_opsgenie_hb.models import check_fields
-from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError, interval_for_dag
+from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -38,15 +52,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RUN_TYPES = ("scheduled", "manual", "asset_triggered", "operator_triggered", "asset_materialization", "backfill")
-#: Backfills are left out: an old date succeeding says nothing about whether today's runs happen.
-DEFAULT_RUN_TYPES = tuple(t for t in RUN_TYPES if t != "backfill")
-DEFAULT_DEADLINE = 10.0
+__all__ = ["DEFAULT_RUN_TYPES", "RUN_TYPES", "OpsgenieHeartbeatNotifier", "send_opsgenie_heartbeat"]
 
-# Per process: heartbeats already ensured, and names already checked for existence.
-_seen_lock = threading.Lock()
-_ensured: set[tuple[str, str]] = set()
-_checked: set[tuple[str, str]] = set()
+DEFAULT_DEADLINE = 10.0
+_REPORT_MARGIN = 0.03
 
 _ADVICE: dict[str, str] = {
     "HeartbeatUnauthorizedError": "check the API key in the connection",
@@ -58,19 +67,26 @@ _ADVICE: dict[str, str] = {
 _DEFAULT_ADVICE = "OpsGenie could not be reached in time; if this keeps happening the heartbeat will expire and alert"
 
 
-def _is_template(value: Any) -> bool:
-    return (isinstance(value, str) and "{{" in value) or (
-        isinstance(value, (list, tuple)) and any(_is_template(v) for v in value)
-    )
+@dataclass
+class _Delivery:
+    """What one call's worker thread did, read by the calling thread."""
+
+    name: str
+    pinged: bool = False
+    error: BaseException | None = None  # before or instead of the ping
+    after_ping_error: BaseException | None = None  # ensure or check, after a ping that went out
 
 
 class OpsgenieHeartbeatNotifier(BaseNotifier):
     """Ping an OpsGenie heartbeat from ``on_success_callback`` (DAG or task level).
 
+    One instance may be shared by many DAGs: every call resolves the name and the templated
+    fields for its own DAG and run, and nothing learned in one call is written onto the instance.
+
     :param name: the heartbeat's name (templated); defaults to the DAG id.
     :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
-    :param ensure: make sure the heartbeat exists and matches the settings below, once per
-        process, before the first ping (needs a key with configuration access).
+    :param ensure: after the ping, make sure the heartbeat exists and matches the settings
+        below (needs a key with configuration access); remembered between runs.
     :param interval: the heartbeat's interval when ensuring; by default derived from the
         DAG's schedule (longest gap between runs plus ``grace``).
     :param interval_unit: ``minutes``, ``hours`` or ``days``, with ``interval``.
@@ -81,7 +97,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
     :param alert_tags: the tags of that alert (templated).
     :param alert_priority: ``P1``..``P5``, the priority of that alert.
     :param owner_team: the owning team (name, or ``{"id": ...}``), when ensuring.
-    :param deadline: seconds the whole callback may take, retries included (default 10).
+    :param deadline: seconds the whole callback may take, connection lookup and retries included (default 10).
     :param raise_on_error: raise instead of logging a warning when the ping fails.
     :param run_types: the kinds of DAG run that ping (default: all but backfill).
     """
@@ -92,7 +108,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         self,
         *,
         name: str | None = None,
-        opsgenie_heartbeat_conn_id: str = "opsgenie_heartbeat_default",
+        opsgenie_heartbeat_conn_id: str = DEFAULT_CONN_ID,
         ensure: bool = False,
         interval: int | None = None,
         interval_unit: str | None = None,
@@ -130,9 +146,9 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             problems["deadline"] = f"must be a positive number of seconds, got {self.deadline!r}"
         if (self.interval is None) != (self.interval_unit is None):
             problems["interval"] = "give interval and interval_unit together (or neither, to derive them)"
-        unknown_runs = self.run_types - set(RUN_TYPES)
-        if unknown_runs:
-            problems["run_types"] = f"unknown {sorted(unknown_runs)}; known are {', '.join(RUN_TYPES)}"
+        run_types_problem = check_run_types(self.run_types)
+        if run_types_problem:
+            problems["run_types"] = run_types_problem
         if self.grace is not None and (
             not isinstance(self.grace, datetime.timedelta) or self.grace < datetime.timedelta(0)
         ):
@@ -149,111 +165,170 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         }
         check_fields(type(self).__name__, fields, extra_problems=problems, skip_templates=True)
 
-    @cached_property
-    def hook(self) -> OpsgenieHeartbeatHook:
-        from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
-
-        return OpsgenieHeartbeatHook(self.opsgenie_heartbeat_conn_id, time_budget=float(self.deadline))
+    @property
+    def heartbeat_declaration(self) -> HeartbeatDeclaration:
+        """What this notifier declares (read by sync as well)."""
+        return HeartbeatDeclaration(
+            name=self.name or DEFAULT_NAME_TEMPLATE,
+            conn_id=self.opsgenie_heartbeat_conn_id,
+            run_types=self.run_types,
+            settings=HeartbeatSettings(
+                interval=self.interval,
+                interval_unit=self.interval_unit,
+                grace=self.grace,
+                description=self.description,
+                alert_message=self.alert_message,
+                alert_tags=tuple(self.alert_tags) if self.alert_tags is not None else None,
+                alert_priority=self.alert_priority,
+                owner_team=self.owner_team,
+            ),
+        )
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        # ``dag.test()`` hands DAG-level callbacks the scheduler's serialized DAG, which
-        # has no template environment: render with Airflow's default one instead.
-        dag = context.get("dag")
-        if jinja_env is None and dag is not None and not hasattr(dag, "get_template_env"):
-            jinja_env = self.get_template_env(dag=None)
-        super().render_template_fields(context, jinja_env)
+        """Not used by the callback (it renders per call, without writing onto the instance)."""
+        super().render_template_fields(context, jinja_env or self._template_env(context.get("dag")))
+
+    def _template_env(self, dag: Any) -> Any:
+        # ``dag.test()`` hands DAG-level callbacks the scheduler's serialized DAG, which has
+        # no template environment: render with Airflow's default one then.
+        return self.get_template_env(dag=dag if hasattr(dag, "get_template_env") else None)
 
     def __call__(self, *args: Any) -> None:
-        # Rendering happens in BaseNotifier.__call__, before notify(): a broken template
-        # must not break the run either.
-        try:
-            super().__call__(*args)
-        except Exception as exc:
-            if self.raise_on_error:
-                raise
-            log.warning("OpsGenie heartbeat callback failed and was skipped: %s", exc)
+        """Airflow calls this with the context (or, for SLA-style calls, the DAG and lists)."""
+        if len(args) == 1:
+            context = args[0]
+        else:
+            context = {"dag": args[0], "task_list": args[1], "blocking_task_list": args[2], "blocking_tis": args[3]}
+        self.notify(context)
 
     def notify(self, context: Context) -> None:
         started = time.monotonic()
+        name = self.name
         try:
-            self._notify(context, started)
+            run_type = _run_type(context)
+            if run_type is not None and run_type not in self.run_types:
+                log.info("Not pinging OpsGenie heartbeat for a %s run (run_types=%s)", run_type, sorted(self.run_types))
+                return
+            dag = context.get("dag")
+            env = self._template_env(dag)
+
+            def render(value: Any) -> Any:
+                return self.render_template(value, context, env)
+
+            name = self._resolve_name(render, dag)
+            delivery = self._deliver_within_deadline(name, dag, render, started)
         except Exception as exc:
             if self.raise_on_error:
                 raise
-            advice = _ADVICE.get(type(exc).__name__, _DEFAULT_ADVICE if isinstance(exc, HeartbeatError) else "")
+            self._warn_not_pinged(name, exc, started)
+            return
+        if delivery.error is not None:
+            if self.raise_on_error:
+                raise delivery.error
+            self._warn_not_pinged(name, delivery.error, started)
+        elif delivery.after_ping_error is not None:
+            if self.raise_on_error:
+                raise delivery.after_ping_error
+            action = "ensure" if self.ensure else "check"
             log.warning(
-                "OpsGenie heartbeat %r was not pinged after %.1fs: %s%s",
-                self.name,
-                time.monotonic() - started,
-                exc,
-                f". What to do: {advice}" if advice else "",
+                "OpsGenie heartbeat %r was pinged, but the %s after the ping did not complete: %s",
+                name,
+                action,
+                delivery.after_ping_error,
             )
 
-    def _notify(self, context: Context, started: float) -> None:
-        dag = context.get("dag")
-        run_type = _run_type(context)
-        if run_type is not None and run_type not in self.run_types:
-            log.info("Not pinging OpsGenie heartbeat for a %s run (run_types=%s)", run_type, sorted(self.run_types))
-            return
-        if not self.name:
-            if dag is None:
-                raise HeartbeatValidationError("no heartbeat name given and no DAG in the context to name it after")
-            self.name = dag.dag_id
-        name = self.name
-        key = (self.opsgenie_heartbeat_conn_id, name)
-        remaining = self.deadline - (time.monotonic() - started)
-        with self.hook.deadline(remaining):
-            if self.ensure and key not in _ensured:
-                try:
-                    self._ensure(name, dag)
-                except (HeartbeatError, ScheduleIntervalError) as exc:
-                    if self.raise_on_error:
-                        raise
-                    log.warning("Could not ensure OpsGenie heartbeat %r (%s); pinging it anyway", name, exc)
-                else:
-                    with _seen_lock:
-                        _ensured.add(key)
-                        _checked.add(key)
-            if self._listener_pings(dag, name):
-                log.info("OpsGenie heartbeat %r is pinged by the opsgenie-heartbeat listener: not twice", name)
-                return
-            ack = self.hook.ping_heartbeat(name)
-            log.info("Pinged OpsGenie heartbeat %r (requestId %s)", name, ack.request_id)
-            if key not in _checked:
-                self._warn_if_missing(name)
-                with _seen_lock:
-                    _checked.add(key)
+    def _resolve_name(self, render: Any, dag: Any) -> str:
+        if self.name:
+            name = render(self.name)
+            check_fields(type(self).__name__, {"name": name}, required=("name",))
+            return str(name)
+        if dag is None:
+            raise HeartbeatValidationError("no heartbeat name given and no DAG in the context to name it after")
+        return str(dag.dag_id)
 
-    def _listener_pings(self, dag: Any, name: str) -> bool:
-        """A DAG both tagged and given this callback is pinged once per run: by the listener."""
-        if dag is None or "opsgenie-heartbeat" not in (getattr(dag, "tags", None) or ()):
-            return False
-        from airflow_provider_opsgenie_hb.plugins.listener import listener_settings, pinged_by_listener
-
-        return pinged_by_listener(dag) == name and listener_settings()["conn_id"] == self.opsgenie_heartbeat_conn_id
-
-    def _ensure(self, name: str, dag: Any) -> None:
-        interval, unit = self.interval, self.interval_unit
-        if interval is None or unit is None:
-            derived = interval_for_dag(dag, grace=self.grace)
-            interval, unit = derived.interval, derived.interval_unit
-        result = self.hook.ensure_heartbeat(
-            name=name,
-            interval=interval,
-            interval_unit=unit,
-            enabled=True,
-            description=self.description,
-            owner_team=self.owner_team,
-            alert_message=self.alert_message,
-            alert_tags=self.alert_tags,
-            alert_priority=self.alert_priority,
+    def _deliver_within_deadline(self, name: str, dag: Any, render: Any, started: float) -> _Delivery:
+        """Run the delivery in a worker thread and wait for it no longer than the deadline."""
+        delivery = _Delivery(name)
+        worker = threading.Thread(
+            target=self._deliver,
+            args=(delivery, dag, render, started),
+            name=f"opsgenie-heartbeat-{name[:40]}",
+            daemon=True,
         )
-        log.info("OpsGenie heartbeat %r %s (interval %s %s)", name, result.action, interval, unit)
+        worker.start()
+        worker.join(max(0.0, self.deadline - (time.monotonic() - started)))
+        if worker.is_alive():
+            timeout = HeartbeatTimeoutError(
+                f"the callback's deadline of {self.deadline:g}s passed "
+                + ("after the ping (it was sent)" if delivery.pinged else "before OpsGenie confirmed the ping")
+            )
+            if delivery.pinged:
+                delivery.after_ping_error = timeout
+            else:
+                delivery.error = timeout
+        return delivery
 
-    def _warn_if_missing(self, name: str) -> None:
-        """OpsGenie answers PONG for any name; one GET per process tells a typo apart."""
+    def _deliver(self, delivery: _Delivery, dag: Any, render: Any, started: float) -> None:
+        """Ping, then ensure or check (each skipped while its record is fresh)."""
+        from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+        name = delivery.name
         try:
-            self.hook.get_heartbeat(name)
+            hook = OpsgenieHeartbeatHook(self.opsgenie_heartbeat_conn_id, time_budget=float(self.deadline))
+            client = hook.client  # the connection lookup counts against the deadline too
+            scope = (self.opsgenie_heartbeat_conn_id, client.base_url, getattr(client, "team_id", ""), name)
+            # A little short of the callback's deadline, so that the client's own error (with
+            # its status and requestId) reaches the calling thread before it stops waiting.
+            with hook.deadline(self.deadline * (1 - _REPORT_MARGIN) - (time.monotonic() - started)):
+                try:
+                    self._ping(hook, name)
+                    delivery.pinged = True
+                except HeartbeatNotFoundError:
+                    if not self.ensure:  # JSM Operations refuses pings to a missing heartbeat
+                        raise
+                try:
+                    if self.ensure:
+                        self._ensure(hook, scope, dag, render, pinged=delivery.pinged)
+                        delivery.pinged = True
+                    else:
+                        self._check_exists(hook, scope)
+                except (HeartbeatError, ScheduleIntervalError) as exc:
+                    if not delivery.pinged:
+                        raise
+                    delivery.after_ping_error = exc
+        except BaseException as exc:  # handed to the calling thread
+            if delivery.pinged:
+                delivery.after_ping_error = exc
+            else:
+                delivery.error = exc
+
+    def _ping(self, hook: OpsgenieHeartbeatHook, name: str) -> None:
+        ack = hook.ping_heartbeat(name)
+        log.info("Pinged OpsGenie heartbeat %r (requestId %s)", name, ack.request_id)
+
+    def _ensure(
+        self, hook: OpsgenieHeartbeatHook, scope: tuple[str, ...], dag: Any, render: Any, *, pinged: bool
+    ) -> None:
+        name = scope[-1]
+        fields = self.heartbeat_declaration.desired_fields(dag, name=name, render=render)
+        key = record.fact("ensured", *scope, fields)
+        if pinged and record.is_recorded(key):
+            return
+        result = hook.ensure_heartbeat(**fields)
+        interval = f"{fields['interval']} {fields['interval_unit']}"
+        log.info("OpsGenie heartbeat %r %s (interval %s)", name, result.action, interval)
+        if result.action == "created" or not pinged:  # the first ping reached no heartbeat
+            self._ping(hook, name)
+        record.record(key)
+
+    def _check_exists(self, hook: OpsgenieHeartbeatHook, scope: tuple[str, ...]) -> None:
+        """OpsGenie answers PONG for any name; a GET (once a day) tells a typo apart."""
+        name = scope[-1]
+        key = record.fact("exists", *scope)
+        if record.is_recorded(key):
+            return
+        try:
+            hook.get_heartbeat(name)
         except HeartbeatNotFoundError:
             log.warning(
                 "OpsGenie heartbeat %r does not exist: OpsGenie accepts pings to it but monitors "
@@ -262,8 +337,20 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
                 name,
                 self.opsgenie_heartbeat_conn_id,
             )
+            return
         except HeartbeatForbiddenError:
             log.debug("Cannot check that heartbeat %r exists: the key may only ping", name)
+        record.record(key)
+
+    def _warn_not_pinged(self, name: str | None, exc: BaseException, started: float) -> None:
+        advice = _ADVICE.get(type(exc).__name__, _DEFAULT_ADVICE if isinstance(exc, HeartbeatError) else "")
+        log.warning(
+            "OpsGenie heartbeat %r was not pinged after %.1fs: %s%s",
+            name,
+            time.monotonic() - started,
+            exc,
+            f". What to do: {advice}" if advice else "",
+        )
 
 
 def _run_type(context: Context) -> str | None:

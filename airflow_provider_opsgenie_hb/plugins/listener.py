@@ -3,44 +3,33 @@
 Airflow calls ``on_dag_run_success`` inside the scheduler (and the API server, when a run
 is marked successful there), so the listener must never block: it only puts the ping on a
 bounded queue, which one background thread drains. A full queue drops the ping with a
-warning; on shutdown the queue is flushed for at most ``shutdown_flush_seconds``.
+warning; when the component stops (or its process exits) the queue is flushed for at
+most ``shutdown_flush_seconds``.
 
 Configured in the ``[opsgenie_heartbeat]`` section: ``listener_enabled``, ``conn_id``,
-``name_template``, ``queue_size``, ``ping_deadline_seconds``, ``shutdown_flush_seconds``.
+``name_template``, ``run_types``, ``queue_size``, ``ping_deadline_seconds``,
+``shutdown_flush_seconds``.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowPlugin, hookimpl
 
+from airflow_provider_opsgenie_hb.declaration import DAG_TAG, listener_settings, render_for_dag, tag_declaration
+
+if TYPE_CHECKING:
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
 log = logging.getLogger(__name__)
 
-HEARTBEAT_TAG = "opsgenie-heartbeat"
-SECTION = "opsgenie_heartbeat"
-
-
-def _conf(key: str, fallback: str) -> str:
-    from airflow.providers.common.compat.sdk import conf
-
-    return str(conf.get(SECTION, key, fallback=fallback))
-
-
-def listener_settings() -> dict[str, Any]:
-    """The listener's options, read from Airflow's configuration."""
-    return {
-        "enabled": _conf("listener_enabled", "True").strip().lower() in ("true", "1", "yes", "on"),
-        "conn_id": _conf("conn_id", "opsgenie_heartbeat_default"),
-        "name_template": _conf("name_template", "") or "{{ dag_id }}",
-        "queue_size": int(_conf("queue_size", "1000")),
-        "ping_deadline": float(_conf("ping_deadline_seconds", "10")),
-        "flush_seconds": float(_conf("shutdown_flush_seconds", "5")),
-    }
+__all__ = ["DAG_TAG", "HeartbeatPinger", "OpsgenieHeartbeatPlugin", "heartbeat_listener", "pinged_by_listener"]
 
 
 class HeartbeatPinger:
@@ -85,24 +74,39 @@ class HeartbeatPinger:
                 self._thread.start()
 
     def _run(self) -> None:
-        from airflow_provider_opsgenie_hb.errors import HeartbeatError
-        from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
-
         hook: OpsgenieHeartbeatHook | None = None
         while True:
             name = self._queue.get()
             try:
-                hook = hook or OpsgenieHeartbeatHook(self.conn_id, time_budget=self.ping_deadline)
-                with hook.deadline(self.ping_deadline):
-                    ack = hook.ping_heartbeat(name)
-                log.info("Pinged OpsGenie heartbeat %r from the listener (requestId %s)", name, ack.request_id)
-            except HeartbeatError as exc:
-                log.warning("OpsGenie heartbeat %r was not pinged by the listener: %s", name, exc)
-            except Exception:
-                log.exception("OpsGenie heartbeat %r: the listener's ping failed unexpectedly", name)
-                hook = None
+                hook = self._ping(hook, name)
             finally:
                 self._queue.task_done()
+
+    def _ping(self, hook: OpsgenieHeartbeatHook | None, name: str) -> OpsgenieHeartbeatHook | None:
+        """Ping ``name``; returns the hook to keep for the next ping (None: build a new one)."""
+        from airflow_provider_opsgenie_hb.errors import (
+            HeartbeatError,
+            HeartbeatForbiddenError,
+            HeartbeatUnauthorizedError,
+        )
+        from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+        try:
+            hook = hook or OpsgenieHeartbeatHook(self.conn_id, time_budget=self.ping_deadline)
+            with hook.deadline(self.ping_deadline):
+                ack = hook.ping_heartbeat(name)
+            log.info("Pinged OpsGenie heartbeat %r from the listener (requestId %s)", name, ack.request_id)
+            return hook
+        except (HeartbeatUnauthorizedError, HeartbeatForbiddenError) as exc:
+            # The key may have been rotated: read the connection again for the next ping.
+            log.warning("OpsGenie heartbeat %r was not pinged by the listener: %s", name, exc)
+            return None
+        except HeartbeatError as exc:
+            log.warning("OpsGenie heartbeat %r was not pinged by the listener: %s", name, exc)
+            return hook
+        except Exception:
+            log.exception("OpsGenie heartbeat %r: the listener's ping failed unexpectedly", name)
+            return None
 
 
 _pinger: HeartbeatPinger | None = None
@@ -110,24 +114,36 @@ _pinger_lock = threading.Lock()
 
 
 def pinger() -> HeartbeatPinger:
+    """The process's pinger, created on first use (and flushed when the process exits)."""
     global _pinger
     with _pinger_lock:
         if _pinger is None:
             settings = listener_settings()
             _pinger = HeartbeatPinger(
-                settings["conn_id"], maxsize=settings["queue_size"], ping_deadline=settings["ping_deadline"]
+                settings.conn_id, maxsize=settings.queue_size, ping_deadline=settings.ping_deadline
             )
+            atexit.register(_flush_at_exit)
         return _pinger
 
 
-def pinged_by_listener(dag: Any) -> str | None:
-    """The heartbeat name the listener pings for this DAG, or None when it does not."""
-    settings = listener_settings()
-    if not settings["enabled"] or HEARTBEAT_TAG not in (getattr(dag, "tags", None) or ()):
-        return None
-    from airflow_provider_opsgenie_hb.sync import render_for_dag
+def _flush_at_exit() -> None:
+    # The API server calls no ``before_stopping``; a run marked successful there is
+    # pinged before its process goes.
+    if _pinger is not None:
+        _pinger.flush(listener_settings().flush_seconds)
 
-    return str(render_for_dag(settings["name_template"], dag))
+
+def pinged_by_listener(dag: Any, run_type: str | None = None) -> str | None:
+    """The heartbeat name the listener pings for a successful run of ``dag``, or None when it does not."""
+    declaration = tag_declaration(dag)
+    if declaration is None or not declaration.pings(run_type):
+        return None
+    return str(render_for_dag(declaration.name, dag))
+
+
+def _run_type(dag_run: Any) -> str | None:
+    run_type = getattr(dag_run, "run_type", None)
+    return None if run_type is None else str(getattr(run_type, "value", run_type))
 
 
 class _Listener:
@@ -137,7 +153,7 @@ class _Listener:
     def on_dag_run_success(self, dag_run: Any, msg: str) -> None:
         try:
             dag = getattr(dag_run, "dag", None)
-            name = pinged_by_listener(dag) if dag is not None else None
+            name = pinged_by_listener(dag, _run_type(dag_run)) if dag is not None else None
             if name:
                 pinger().submit(name)
         except Exception:  # a listener must never disturb the scheduler
@@ -146,7 +162,7 @@ class _Listener:
     @hookimpl
     def before_stopping(self, component: Any) -> None:
         if _pinger is not None:
-            _pinger.flush(listener_settings()["flush_seconds"])
+            _pinger.flush(listener_settings().flush_seconds)
 
 
 heartbeat_listener = _Listener()

@@ -58,6 +58,35 @@ with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1,
 """
 LISTENER_PING_DEADLINE = 60
 
+# One notifier instance on three DAGs of one file (the DAG processor runs their callbacks in
+# one process), and a plain notifier without ensure.
+SHARED_NOTIFIER_DAGS = """
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+
+hb = send_opsgenie_heartbeat(ensure=True, interval=1, interval_unit="hours")
+
+for dag_id in ("e2e_shared_a", "e2e_shared_b", "e2e_shared_c"):
+    with DAG(dag_id=dag_id, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+             on_success_callback=hb) as dag:
+        @task
+        def work():
+            return 1
+
+        work()
+    globals()[dag_id] = dag
+
+with DAG(dag_id="e2e_plain", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+         on_success_callback=send_opsgenie_heartbeat()):
+    @task
+    def work():
+        return 1
+
+    work()
+"""
+SHARED_DAG_IDS = ("e2e_shared_a", "e2e_shared_b", "e2e_shared_c")
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -101,6 +130,7 @@ def airflow_stack(
     dags = home / "dags"
     dags.mkdir()
     (dags / "e2e_callback.py").write_text(textwrap.dedent(CALLBACK_DAG))
+    (dags / "e2e_shared.py").write_text(textwrap.dedent(SHARED_NOTIFIER_DAGS))
     for dag_id, tags in (("e2e_tagged", ["opsgenie-heartbeat"]), ("e2e_untagged", []), ("e2e_other", [])):
         (dags / f"{dag_id}.py").write_text(textwrap.dedent(LISTENER_DAG.format(dag_id=dag_id, tags=tags)))
     port = _free_port()
@@ -123,6 +153,7 @@ def airflow_stack(
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT": opsgenie_emulator_server.connection_json(),
         "AIRFLOW__OPSGENIE_HEARTBEAT__PING_DEADLINE_SECONDS": str(LISTENER_PING_DEADLINE),
+        "AIRFLOW__OPSGENIE_HEARTBEAT__RECORD_DIR": str(home / "heartbeat-record"),
         # The UI's connection form and Test button, reached through the API server.
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
@@ -139,7 +170,12 @@ def airflow_stack(
     try:
         wait_for(lambda: _healthy(api_url), 180, "the API server", stack.logs)
         wait_for(
-            lambda: "e2e_callback" in stack.cli("dags", "list", "-o", "plain"), 180, "the DAG to be parsed", stack.logs
+            lambda: (
+                {"e2e_callback", "e2e_plain", *SHARED_DAG_IDS} <= set(stack.cli("dags", "list", "-o", "plain").split())
+            ),
+            180,
+            "the DAGs to be parsed",
+            stack.logs,
         )
         yield stack
     finally:
@@ -177,6 +213,37 @@ def test_dag_processor_pings_the_heartbeat_after_a_triggered_run(
     # The callback ran in the DAG processor: its per-file log holds the notifier's line.
     processor_logs = "".join(p.read_text() for p in (airflow_stack.home / "logs" / "dag_processor").rglob("*.log"))
     assert "Pinged OpsGenie heartbeat 'e2e-e2e_callback'" in processor_logs
+
+
+def test_a_shared_notifier_pings_each_dags_own_heartbeat_one_request_per_run(
+    airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle
+) -> None:
+    from airflow_provider_opsgenie_hb.client import HeartbeatClient
+
+    opsgenie_emulator_server.reset()
+    HeartbeatClient(opsgenie_emulator_server.api_key, opsgenie_emulator_server.url).create_heartbeat(
+        name="e2e_plain", interval=1, interval_unit="hours"
+    )
+    created = len(opsgenie_emulator_server.requests())
+    dag_ids = (*SHARED_DAG_IDS, "e2e_plain")
+    for round_ in range(1, 4):
+        for dag_id in dag_ids:
+            airflow_stack.cli("dags", "trigger", dag_id)
+        # The first round's callbacks ping twice (before and after creating the heartbeat).
+        expected = {d: round_ + (d != "e2e_plain") for d in dag_ids}
+
+        def round_done(expected: dict[str, int] = expected) -> bool:
+            pings = [r["name"] for r in opsgenie_emulator_server.requests() if r["endpoint"] == "ping"]
+            return all(pings.count(d) >= n for d, n in expected.items())
+
+        wait_for(round_done, 300, f"round {round_} of pings", airflow_stack.logs)
+    time.sleep(3)  # a stray ping or check would arrive now
+    calls = [(r["endpoint"], r["name"]) for r in opsgenie_emulator_server.requests()[created:]]
+    assert {name for _, name in calls} == set(dag_ids), calls
+    for dag_id in SHARED_DAG_IDS:
+        assert [op for op, name in calls if name == dag_id] == ["ping", "get", "create", "ping", "ping", "ping"]
+    assert [op for op, name in calls if name == "e2e_plain"] == ["ping", "get", "ping", "ping"]
+    assert {r["status"] for r in opsgenie_emulator_server.requests() if r["endpoint"] == "ping"} == {202}
 
 
 def _run_succeeded(stack: AirflowStack, dag_id: str) -> bool:

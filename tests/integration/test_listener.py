@@ -69,8 +69,8 @@ with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1,
 """
 
 
-@pytest.mark.parametrize(("tags", "expected_pings"), [(["opsgenie-heartbeat"], 1), ([], 1)])
-def test_tag_and_callback_ping_once_per_run(
+@pytest.mark.parametrize(("tags", "expected_pings"), [(["opsgenie-heartbeat"], 2), ([], 1)])
+def test_tag_and_callback_both_ping(
     run_dag: Callable[..., Any],
     opsgenie_heartbeat_conn: EmulatorHandle,
     tags: list[str],
@@ -87,6 +87,54 @@ def test_tag_and_callback_ping_once_per_run(
     assert pings(opsgenie_heartbeat_conn) == [dag_id] * expected_pings
     # Tagged: the listener pinged (in this process, as dag.test() runs no scheduler).
     assert (listener._pinger is not None) == bool(tags)
+
+
+def test_the_listener_pings_the_run_types_of_its_declaration(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk import DAG
+
+    tagged = DAG("nightly", schedule="@daily", tags=["opsgenie-heartbeat"])
+    assert listener.pinged_by_listener(tagged, "scheduled") == "nightly"
+    assert listener.pinged_by_listener(tagged, "backfill") is None  # an old date says nothing about today
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__RUN_TYPES", "scheduled, backfill")
+    assert listener.pinged_by_listener(tagged, "backfill") == "nightly"
+    assert listener.pinged_by_listener(tagged, "manual") is None
+
+
+class _Run:
+    """What the scheduler hands ``on_dag_run_success``: a DAG run with its DAG and run type."""
+
+    def __init__(self, dag: Any, run_type: str) -> None:
+        self.dag, self.run_type, self.run_id = dag, run_type, f"{run_type}__1"
+
+
+def test_on_dag_run_success_skips_backfills(opsgenie_heartbeat_conn: EmulatorHandle) -> None:
+    from airflow.sdk import DAG
+
+    listener._pinger = None
+    tagged = DAG("bf_listener", schedule="@daily", tags=["opsgenie-heartbeat"])
+    listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "backfill"), "success")
+    listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")
+    assert listener._pinger is not None
+    assert listener._pinger.flush(5)
+    assert pings(opsgenie_heartbeat_conn) == ["bf_listener"]
+
+
+def test_a_rotated_key_works_without_a_restart(
+    opsgenie_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT", opsgenie_emulator.connection_json(api_key="old"))
+    pinger = HeartbeatPinger("opsgenie_heartbeat_default", maxsize=10, ping_deadline=5)
+    caplog.set_level(logging.WARNING)
+    assert pinger.submit("rotated")
+    assert pinger.flush(5)
+    assert any("401" in r.getMessage() for r in caplog.records)
+    monkeypatch.setenv("AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT", opsgenie_emulator.connection_json())
+    assert pinger.submit("rotated")
+    assert pinger.flush(5)
+    assert [(r["name"], r["status"]) for r in opsgenie_emulator.requests() if r["endpoint"] == "ping"] == [
+        ("rotated", 401),
+        ("rotated", 202),
+    ]
 
 
 def test_listener_settings_come_from_airflow_config(monkeypatch: pytest.MonkeyPatch) -> None:

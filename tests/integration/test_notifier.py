@@ -12,7 +12,6 @@ from conftest import Backend
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
 from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
-from airflow_provider_opsgenie_hb.notifications import heartbeat as notifier_module
 from airflow_provider_opsgenie_hb.notifications.heartbeat import OpsgenieHeartbeatNotifier, send_opsgenie_heartbeat
 
 DAG_SOURCE = """
@@ -35,13 +34,6 @@ with DAG(
 """
 
 
-@pytest.fixture(autouse=True)
-def fresh_process_caches() -> None:
-    """Each test starts as a fresh process would: nothing ensured or checked yet."""
-    notifier_module._ensured.clear()
-    notifier_module._checked.clear()
-
-
 def dag_source(dag_id: str, args: str = "", schedule: str = "@hourly") -> str:
     return DAG_SOURCE.format(dag_id=dag_id, args=args, schedule=schedule)
 
@@ -51,13 +43,15 @@ def test_a_successful_run_pings_its_heartbeat(run_dag: Callable[..., Any], backe
     hb = backend.heartbeats()["hb_pings"]
     assert hb["pinged"]
     assert (hb["interval"], hb["intervalUnit"]) == (2, "hours")  # @hourly: 1 hour + 1 hour grace
-    assert [r["status"] for r in backend.emulator.requests() if r["endpoint"] == "ping"] == [202]
+    # Ping first; the heartbeat did not exist yet, so once more after ensure created it.
+    assert backend.operations() == ["ping", "get", "create", "ping"]
+    assert [r["status"] for r in backend.emulator.requests() if r["endpoint"] == "ping"] == [202, 202]
 
 
 def test_a_templated_name_renders(run_dag: Callable[..., Any], backend: Backend) -> None:
     run_dag(dag_source("hb_templated", 'name="prod-{{ dag.dag_id }}", ensure=True'), "hb_templated")
     assert "prod-hb_templated" in backend.heartbeats()
-    assert backend.pings() == ["prod-hb_templated"]
+    assert backend.pings() == ["prod-hb_templated", "prod-hb_templated"]
 
 
 def test_a_failed_run_does_not_ping(run_dag: Callable[..., Any], backend: Backend) -> None:
@@ -82,12 +76,19 @@ def test_backfill_runs_do_not_ping_and_can_be_opted_in(backend: Backend) -> None
     assert backend.pings() == ["bf", "bf"]
 
 
-def test_ensure_creates_once_per_process(backend: Backend) -> None:
+def test_ensure_pings_first_and_is_remembered_between_runs(backend: Backend) -> None:
     for _ in range(3):
         send_opsgenie_heartbeat(ensure=True, interval=30, interval_unit="minutes")(_context("once", "manual__1"))
-    endpoints = backend.operations()
-    assert endpoints == ["get", "create", "ping", "ping", "ping"]
+    # The first ping reached no heartbeat (OpsGenie answers PONG anyway): after the create, once more.
+    assert backend.operations() == ["ping", "get", "create", "ping", "ping", "ping"]
     assert backend.heartbeats()["once"]["interval"] == 30
+
+
+def test_a_changed_setting_is_ensured_at_once(backend: Backend) -> None:
+    send_opsgenie_heartbeat(ensure=True, interval=30, interval_unit="minutes")(_context("change", "manual__1"))
+    send_opsgenie_heartbeat(ensure=True, interval=45, interval_unit="minutes")(_context("change", "manual__2"))
+    assert backend.operations()[-3:] == ["ping", "get", "update"]
+    assert backend.heartbeats()["change"]["interval"] == 45
 
 
 def test_ensure_updates_a_heartbeat_that_drifted(backend: Backend) -> None:
@@ -99,16 +100,25 @@ def test_ensure_updates_a_heartbeat_that_drifted(backend: Backend) -> None:
     assert (hb["interval"], hb["intervalUnit"], hb["enabled"], hb["alertPriority"]) == (25, "hours", True, "P1")
 
 
-def test_missing_heartbeat_warns_once_per_process(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_heartbeat_warns_on_every_run(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     for _ in range(3):
         send_opsgenie_heartbeat(name="typo-name")(_context("d", "scheduled__1"))
     warnings = [r.getMessage() for r in caplog.records if "does not exist" in r.getMessage()]
-    assert len(warnings) == 1
+    assert len(warnings) == 3  # a heartbeat that monitors nothing is not remembered as fine
     assert "'typo-name'" in warnings[0]
     assert "ensure=True" in warnings[0]
-    endpoints = backend.operations()
-    assert endpoints == ["ping", "get", "ping", "ping"]
+    assert backend.operations() == ["ping", "get"] * 3
+
+
+def test_an_existing_heartbeat_is_checked_once_then_only_pinged(backend: Backend) -> None:
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    OpsgenieHeartbeatHook().create_heartbeat(name="steady", interval=1, interval_unit="hours")
+    before = len(backend.operations())
+    for run in range(4):
+        send_opsgenie_heartbeat(name="steady")(_context("d", f"scheduled__{run}"))
+    assert backend.operations()[before:] == ["ping", "get", "ping", "ping", "ping"]
 
 
 def test_existing_heartbeat_gives_no_warning(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,0 +1,91 @@
+"""What the success callback remembers between runs, so steady state costs one request per run.
+
+DAG-level callbacks run in a fresh process for every run, so a memory kept in the process
+would repeat the existence check (and the ensure) on every run. The callback records each
+fact - "this heartbeat was ensured with these settings", "this heartbeat exists" - as one
+small file under ``[opsgenie_heartbeat] record_dir`` (default ``$XDG_CACHE_HOME`` or
+``~/.cache``, then ``airflow-provider-opsgenie-heartbeat``), valid for
+``[opsgenie_heartbeat] record_ttl_seconds`` (default one day; 0 turns the record off).
+
+A fact is keyed by connection id, base URL, heartbeat name and a hash of the ensured
+settings, so a changed setting is ensured at once and a heartbeat deleted by hand comes
+back within a day. A missing, corrupt, unreadable or unwritable record only means the
+check is made again: it never fails a callback and never holds back a ping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_opsgenie_hb.declaration import conf_get
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL_SECONDS = 86_400.0
+_DIR_NAME = "airflow-provider-opsgenie-heartbeat"
+
+
+def record_dir() -> Path:
+    configured = conf_get("record_dir", "")
+    if configured:
+        return Path(configured).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / _DIR_NAME
+
+
+def ttl_seconds() -> float:
+    try:
+        return max(0.0, float(conf_get("record_ttl_seconds", str(DEFAULT_TTL_SECONDS))))
+    except ValueError:
+        log.warning("[opsgenie_heartbeat] record_ttl_seconds is not a number: using %s", DEFAULT_TTL_SECONDS)
+        return DEFAULT_TTL_SECONDS
+
+
+def fact(kind: str, *parts: Any) -> str:
+    """A fact's key: the kind and its parts, as a stable text (hashed for the file name)."""
+    return json.dumps([kind, *parts], sort_keys=True, default=str)
+
+
+def is_recorded(key: str) -> bool:
+    """Whether ``key`` was recorded less than the TTL ago."""
+    ttl = ttl_seconds()
+    if ttl <= 0:
+        return False
+    path = _path(key)
+    try:
+        if time.time() - path.stat().st_mtime >= ttl:
+            return False
+        return path.read_text(encoding="utf-8") == key
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def record(key: str) -> None:
+    """Record ``key`` now (atomically: a concurrent reader sees the old file or the new one)."""
+    if ttl_seconds() <= 0:
+        return
+    path = _path(key)
+    temporary: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", delete=False, encoding="utf-8") as f:
+            temporary = f.name
+            f.write(key)
+        os.replace(temporary, path)
+    except OSError as exc:
+        log.debug("Could not record %s in %s: %s", key, path.parent, exc)
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+
+
+def _path(key: str) -> Path:
+    return record_dir() / hashlib.sha256(key.encode("utf-8")).hexdigest()
