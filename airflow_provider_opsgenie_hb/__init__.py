@@ -73,6 +73,13 @@ def get_provider_info() -> dict[str, Any]:
                     "queue_size": _option("Pings waiting at most; more are dropped with a warning.", "integer", "1000"),
                     "ping_deadline_seconds": _option("Seconds one ping may take, retries included.", "float", "10"),
                     "shutdown_flush_seconds": _option("Seconds to send queued pings at shutdown.", "float", "5"),
+                    "deployment": _option(
+                        "This Airflow deployment's name, part of the alert tag managed-by-airflow:<deployment> "
+                        "that marks the heartbeats it manages. Deployments sharing one OpsGenie account must "
+                        "each set their own.",
+                        "string",
+                        "default",
+                    ),
                     "record_dir": _option(
                         "Where the success callback records heartbeats it has ensured or found to exist. "
                         "Empty: $XDG_CACHE_HOME (or ~/.cache)/airflow-provider-opsgenie-heartbeat.",

@@ -7,6 +7,7 @@ connection failures, all inside one time budget per call.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import re
@@ -271,6 +272,12 @@ class HeartbeatClient:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
+    def account_fingerprint(self) -> str:
+        """A hash of the base URL and the credentials: tells accounts apart, reveals no key."""
+        auth = self.session.auth
+        secret = getattr(auth, "_api_key", None) or f"{getattr(auth, 'username', '')}:{getattr(auth, 'password', '')}"
+        return hashlib.sha256(f"{self.base_url}\n{secret}".encode()).hexdigest()[:32]
+
     def close(self) -> None:
         self.session.close()
 
@@ -393,16 +400,19 @@ class HeartbeatClient:
         name: str,
         interval: int,
         interval_unit: str,
-        enabled: bool = True,
+        enabled: bool | None = True,
         description: str | None = None,
         owner_team: str | Mapping[str, str] | None = None,
         alert_message: str | None = None,
         alert_tags: list[str] | tuple[str, ...] | None = None,
         alert_priority: str | None = None,
+        marker: str | None = None,
     ) -> EnsureResult:
         """Create the heartbeat, or update the fields that differ; nothing when it matches.
 
-        Fields left as ``None`` are not compared (OpsGenie's defaults stand).
+        Fields left as ``None`` are not compared (OpsGenie's defaults stand); ``enabled=None``
+        leaves the enabled state alone (a heartbeat created here starts enabled). ``marker``
+        is an ownership tag put beside ``alert_tags`` when this call creates the heartbeat.
         """
         wanted: dict[str, Any] = {
             "name": name,
@@ -415,13 +425,16 @@ class HeartbeatClient:
             "alert_tags": alert_tags,
             "alert_priority": alert_priority,
         }
-        self._validate(wanted, required=REQUIRED_ON_CREATE)
+        to_create = {**wanted, "enabled": True if enabled is None else enabled}
+        if marker is not None and marker not in (alert_tags or ()):
+            to_create["alert_tags"] = [*(alert_tags or ()), marker]
+        self._validate(to_create, required=REQUIRED_ON_CREATE)
         try:
             current = self.get_heartbeat(name)
         except HeartbeatNotFoundError:
             try:
-                self.create_heartbeat(**wanted)
-                return EnsureResult("created", name, {k: v for k, v in wanted.items() if v is not None})
+                self.create_heartbeat(**to_create)
+                return EnsureResult("created", name, {k: v for k, v in to_create.items() if v is not None})
             except HeartbeatAlreadyExistsError:
                 current = self.get_heartbeat(name)  # created concurrently: compare with that one
         changed = current.differences(wanted)
@@ -441,7 +454,10 @@ class HeartbeatClient:
         """
         specs = [dict(spec) for spec in heartbeats]
         for spec in specs:  # refuse bad input before any request is sent
-            self._validate({"enabled": True, **spec}, required=REQUIRED_ON_CREATE)
+            fields = {k: v for k, v in spec.items() if k != "marker"}
+            if fields.get("enabled") is None:
+                fields["enabled"] = True  # the state a created heartbeat starts in
+            self._validate(fields, required=REQUIRED_ON_CREATE)
 
         def ensure(spec: dict[str, Any]) -> EnsureResult | HeartbeatError:
             try:

@@ -10,11 +10,17 @@ never disagree about a name, a run type or an interval. Nothing here imports a f
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_opsgenie_hb.models import is_template
+from airflow_provider_opsgenie_hb.models import (
+    MAX_ALERT_TAG_LENGTH,
+    OWNER_MARKER_PREFIX,
+    PAUSED_MARKER_PREFIX,
+    is_template,
+)
 
 DAG_TAG = "opsgenie-heartbeat"
 SECTION = "opsgenie_heartbeat"
@@ -23,6 +29,9 @@ DEFAULT_NAME_TEMPLATE = "{{ dag.dag_id }}"
 RUN_TYPES = ("scheduled", "manual", "asset_triggered", "operator_triggered", "asset_materialization", "backfill")
 #: Backfills are left out: an old date succeeding says nothing about whether today's runs happen.
 DEFAULT_RUN_TYPES = tuple(t for t in RUN_TYPES if t != "backfill")
+
+DEFAULT_DEPLOYMENT = "default"
+_DEPLOYMENT_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 
 Renderer = Callable[[Any], Any]
 
@@ -74,6 +83,32 @@ def listener_settings() -> ListenerSettings:
     )
 
 
+def deployment() -> str:
+    """This Airflow deployment's name, ``[opsgenie_heartbeat] deployment``: whose heartbeats these are.
+
+    Two deployments sharing one OpsGenie account must each set their own, so that neither
+    prunes nor takes over the other's heartbeats.
+    """
+    name = conf_get("deployment", DEFAULT_DEPLOYMENT).strip()
+    longest = MAX_ALERT_TAG_LENGTH - max(len(OWNER_MARKER_PREFIX), len(PAUSED_MARKER_PREFIX))
+    if not _DEPLOYMENT_CHARS.fullmatch(name) or len(name) > longest:
+        raise ValueError(
+            f"[{SECTION}] deployment must be 1 to {longest} letters, digits, '.', '_' or '-' "
+            f"(it becomes part of an alert tag), got {name!r}"
+        )
+    return name
+
+
+def owner_marker(name: str | None = None) -> str:
+    """The alert tag that says a heartbeat is managed by this deployment."""
+    return OWNER_MARKER_PREFIX + (name or deployment())
+
+
+def paused_marker(name: str | None = None) -> str:
+    """The alert tag that says sync disabled a heartbeat because its DAG is paused in this deployment."""
+    return PAUSED_MARKER_PREFIX + (name or deployment())
+
+
 def render_for_dag(value: Any, dag: Any) -> Any:
     """Render a template that needs only the DAG, not a run: ``{{ dag.dag_id }}`` works, ``{{ ds }}`` fails.
 
@@ -95,12 +130,14 @@ class HeartbeatSettings:
     """The settings a declaration gives its heartbeat; ``None`` leaves a field to OpsGenie.
 
     ``interval`` and ``interval_unit`` go together; without them the interval is derived
-    from the DAG's schedule, plus ``grace``.
+    from the DAG's schedule, plus ``grace``. ``enabled=None`` leaves the enabled state alone
+    (a heartbeat disabled for a maintenance window stays disabled).
     """
 
     interval: int | None = None
     interval_unit: str | None = None
     grace: datetime.timedelta | None = None
+    enabled: bool | None = None
     description: str | None = None
     alert_message: str | None = None
     alert_tags: tuple[str, ...] | None = None
@@ -143,7 +180,7 @@ class HeartbeatDeclaration:
             "name": name,
             "interval": interval,
             "interval_unit": unit,
-            "enabled": True,
+            "enabled": given.enabled,
             "description": render(given.description),
             "owner_team": given.owner_team,
             "alert_message": render(given.alert_message),

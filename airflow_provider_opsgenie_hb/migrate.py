@@ -2,14 +2,17 @@
 
 Every heartbeat of the source connection is ensured in the target connection's team: its
 interval, unit, description, alert message, tags and priority and its enabled state. A
-heartbeat already there and equal is left alone, so the migration is safe to run twice.
+heartbeat already there and equal is left alone, so the migration is safe to run twice. A
+heartbeat already there that this deployment does not manage is reported as a conflict and
+left unchanged, unless ``adopt`` (the same ownership rules as ``sync``).
 """
 
 from __future__ import annotations
 
+from airflow_provider_opsgenie_hb.declaration import deployment
 from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 from airflow_provider_opsgenie_hb.models import field_problems
-from airflow_provider_opsgenie_hb.sync import PlanItem, SyncPlan, apply, plan
+from airflow_provider_opsgenie_hb.sync import Ownership, PlanItem, SyncPlan, apply, plan
 
 # What travels. owner_team does not: on JSM the target connection's team owns the heartbeat.
 MIGRATED_FIELDS = (
@@ -23,7 +26,9 @@ MIGRATED_FIELDS = (
 )
 
 
-def migrate_heartbeats(source_conn_id: str, target_conn_id: str, *, dry_run: bool = False) -> SyncPlan:
+def migrate_heartbeats(
+    source_conn_id: str, target_conn_id: str, *, dry_run: bool = False, adopt: bool = False
+) -> SyncPlan:
     """Plan (and unless ``dry_run``, carry out) the move; returns the plan with each outcome."""
     source = OpsgenieHeartbeatHook(source_conn_id)
     target = OpsgenieHeartbeatHook(target_conn_id)
@@ -38,7 +43,9 @@ def migrate_heartbeats(source_conn_id: str, target_conn_id: str, *, dry_run: boo
             continue
         item = PlanItem("create", heartbeat.name, fields=fields)
         if heartbeat.owner_team:
-            item.reason = f"owner team {heartbeat.owner_team} becomes the target connection's team"
+            item.notes.append(f"owner team {heartbeat.owner_team} becomes the target connection's team")
         declared.append(item)
-    result = plan(target, declared, orphans=False)
+    # Tags travel as they are (with any ownership marker): nothing is marked on the way.
+    ownership = Ownership(deployment(), adopt=adopt, mark=False)
+    result = plan(target, declared, ownership=ownership, orphans=False)
     return result if dry_run else apply(target, result)

@@ -40,6 +40,20 @@ API_FIELD_NAMES: dict[str, str] = {
     "alert_priority": "alertPriority",
 }
 CONFIG_FIELDS = tuple(f for f in API_FIELD_NAMES if f != "name")
+
+# Alert tags that say who manages a heartbeat (``managed-by-airflow:<deployment>``), that an
+# Airflow DAG is paused (``paused-in-airflow:<deployment>``), or the marker of earlier
+# releases. They are bookkeeping, not the user's alert routing: comparisons of a declaration's
+# tags leave them out, and updates keep them.
+OWNER_MARKER_PREFIX = "managed-by-airflow:"
+PAUSED_MARKER_PREFIX = "paused-in-airflow:"
+LEGACY_OWNER_MARKER = "managed-by-airflow-heartbeat-sync"
+
+
+def is_marker(tag: str) -> bool:
+    return tag == LEGACY_OWNER_MARKER or tag.startswith((OWNER_MARKER_PREFIX, PAUSED_MARKER_PREFIX))
+
+
 REQUIRED_ON_CREATE = ("name", "interval", "interval_unit", "enabled")
 
 
@@ -283,7 +297,14 @@ class Heartbeat:
                 if all(have.get(k) == v for k, v in value.items()):
                     continue
             elif key == "alert_tags":
-                if list(value) == current["alert_tags"]:
+                wanted_tags, have = list(value), list(current["alert_tags"])
+                if not any(is_marker(t) for t in wanted_tags):
+                    # A declaration's own tags: compare without the markers, and keep them.
+                    markers = [t for t in have if is_marker(t)]
+                    if wanted_tags == [t for t in have if not is_marker(t)]:
+                        continue
+                    value = wanted_tags + markers
+                elif wanted_tags == have:
                     continue
             elif current.get(key) == value:
                 continue

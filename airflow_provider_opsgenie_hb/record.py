@@ -7,10 +7,12 @@ small file under ``[opsgenie_heartbeat] record_dir`` (default ``$XDG_CACHE_HOME`
 ``~/.cache``, then ``airflow-provider-opsgenie-heartbeat``), valid for
 ``[opsgenie_heartbeat] record_ttl_seconds`` (default one day; 0 turns the record off).
 
-A fact is keyed by connection id, base URL, heartbeat name and a hash of the ensured
+A fact is keyed by connection id, a hash of the base URL and credentials (another account
+behind the same connection id is another fact), the heartbeat name and the ensured
 settings, so a changed setting is ensured at once and a heartbeat deleted by hand comes
-back within a day. A missing, corrupt, unreadable or unwritable record only means the
-check is made again: it never fails a callback and never holds back a ping.
+back within a day. Only hashes are written: a record holds no key and no setting. A
+missing, corrupt, unreadable or unwritable record only means the check is made again: it
+never fails a callback and never holds back a ping.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def is_recorded(key: str) -> bool:
     try:
         if time.time() - path.stat().st_mtime >= ttl:
             return False
-        return path.read_text(encoding="utf-8") == key
+        return path.read_text(encoding="utf-8") == path.name  # a whole record, not a torn or foreign file
     except (OSError, UnicodeDecodeError):
         return False
 
@@ -78,7 +80,7 @@ def record(key: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", delete=False, encoding="utf-8") as f:
             temporary = f.name
-            f.write(key)
+            f.write(path.name)
         os.replace(temporary, path)
     except OSError as exc:
         log.debug("Could not record %s in %s: %s", key, path.parent, exc)

@@ -3,29 +3,44 @@
 A DAG declares a heartbeat by having an :class:`OpsgenieHeartbeatNotifier` in its
 ``on_success_callback`` (the notifier's name, interval and alert settings are the
 declaration), or by carrying the tag ``opsgenie-heartbeat`` (name from the
-``[opsgenie_heartbeat] name_template`` option, interval from the schedule). Heartbeats
-that sync creates carry the alert tag :data:`MANAGED_TAG`, so ``prune`` deletes only
-orphaned heartbeats that it manages, never others.
+``[opsgenie_heartbeat] name_template`` option, interval from the schedule).
+
+Ownership: a heartbeat this deployment manages carries the alert tag
+``managed-by-airflow:<deployment>`` (``[opsgenie_heartbeat] deployment``) beside the user's
+own tags. Sync never changes a heartbeat without it (``conflict``) unless told to adopt
+it, and ``prune`` deletes only orphans that carry it - and only after a complete read of
+the DAG folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsgenie_hb.declaration import (
     DAG_TAG,
+    DEFAULT_CONN_ID,
     DEFAULT_NAME_TEMPLATE,
     HeartbeatDeclaration,
     dag_declarations,
+    deployment,
     listener_settings,
+    owner_marker,
+    paused_marker,
     render_for_dag,
 )
 from airflow_provider_opsgenie_hb.errors import HeartbeatError
-from airflow_provider_opsgenie_hb.models import MAX_ALERT_TAGS, Heartbeat, field_problems
+from airflow_provider_opsgenie_hb.models import (
+    LEGACY_OWNER_MARKER,
+    MAX_ALERT_TAGS,
+    Heartbeat,
+    field_problems,
+    is_marker,
+)
 from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError
 
 if TYPE_CHECKING:
@@ -34,71 +49,88 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HEARTBEAT_TAG = DAG_TAG
-MANAGED_TAG = "managed-by-airflow-heartbeat-sync"
-__all__ = ["DEFAULT_NAME_TEMPLATE", "HEARTBEAT_TAG", "MANAGED_TAG", "render_for_dag", "sync_heartbeats"]
+__all__ = ["DEFAULT_NAME_TEMPLATE", "HEARTBEAT_TAG", "SyncUsageError", "render_for_dag", "sync_heartbeats"]
+
+_SYMBOLS = {
+    "create": "+",
+    "update": "~",
+    "unchanged": "=",
+    "conflict": "?",
+    "orphaned": "-",
+    "deleted": "-",
+    "skipped": "!",
+    "failed": "x",
+}
+_COUNTED = (
+    ("create", "to create"),
+    ("update", "to update"),
+    ("unchanged", "unchanged"),
+    ("conflict", "in conflict"),
+    ("orphaned", "orphaned"),
+    ("deleted", "deleted"),
+    ("skipped", "skipped"),
+    ("failed", "failed"),
+)
+
+
+class SyncUsageError(Exception):
+    """The sync cannot start: a missing folder or connection, a bad option (exit code 2)."""
 
 
 @dataclass
 class PlanItem:
     """One line of the plan: what sync will do (or did) with one heartbeat."""
 
-    action: str  # create, update, unchanged, orphaned, deleted, skipped, failed
+    action: str  # create, update, unchanged, conflict, orphaned, deleted, skipped, failed
     name: str
     dag_id: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    #: an orphan this deployment owns, which ``prune`` may delete
+    prunable: bool = False
 
 
 @dataclass
 class SyncPlan:
     items: list[PlanItem]
     applied: bool = False
+    #: why deletions are not safe (files that failed to import, declarations not built, ...)
+    prune_blockers: list[str] = field(default_factory=list)
+    prune_refused: bool = False
 
     def count(self, action: str) -> int:
         return sum(1 for item in self.items if item.action == action)
 
     def render(self) -> str:
-        symbols = {
-            "create": "+",
-            "update": "~",
-            "unchanged": "=",
-            "orphaned": "-",
-            "deleted": "-",
-            "skipped": "!",
-            "failed": "x",
-        }
         width = max([len(item.name) for item in self.items] + [20])
-        lines = []
-        for item in self.items:
-            lines.append(f"  {symbols[item.action]} {item.name:<{width}}  {item.action:<9}  {_describe(item)}".rstrip())
+        lines = [
+            f"  {_SYMBOLS[item.action]} {item.name:<{width}}  {item.action:<9}  {_describe(item)}".rstrip()
+            for item in self.items
+        ]
         counts = ", ".join(
             f"{self.count(a)} {label}"
-            for a, label in (
-                ("create", "to create"),
-                ("update", "to update"),
-                ("unchanged", "unchanged"),
-                ("orphaned", "orphaned"),
-                ("deleted", "deleted"),
-                ("skipped", "skipped"),
-                ("failed", "failed"),
-            )
+            for a, label in _COUNTED
             if self.count(a) or a in ("create", "update", "unchanged")
         )
         lines += ["", f"Plan: {counts}."]
+        if self.prune_blockers:
+            lines += ["", "Deleting orphans is not safe, the DAG folder was not read completely:"]
+            lines += [f"  - {blocker}" for blocker in self.prune_blockers]
         return "\n".join(lines)
 
 
 def _describe(item: PlanItem) -> str:
+    notes = "".join(f"; {note}" for note in item.notes)
     if item.action == "create":
         origin = f" (DAG {item.dag_id})" if item.dag_id else ""
-        note = f"; {item.reason}" if item.reason else ""
-        return f"interval {item.fields['interval']} {item.fields['interval_unit']}{origin}{note}"
+        return f"interval {item.fields['interval']} {item.fields['interval_unit']}{origin}{notes}"
     if item.action == "update":
-        return "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in item.changed.items())
+        return "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in item.changed.items()) + notes
     if item.action == "orphaned":
-        return "no DAG declares it any more" + ("" if item.reason else "; delete with --prune")
-    return item.reason
+        return "no DAG declares it any more" + (f"; {item.reason}" if item.reason else "; delete with --prune")
+    return (item.reason + notes).lstrip("; ")
 
 
 def declarations(dags: list[Any], *, conn_id: str, name_template: str | None = None) -> list[PlanItem]:
@@ -128,40 +160,139 @@ def _declaration(dag: Any, declaration: HeartbeatDeclaration) -> PlanItem:
         return PlanItem("skipped", name, dag.dag_id, reason=str(exc).split(": ", 1)[-1])
     except Exception as exc:
         return PlanItem("skipped", name, dag.dag_id, reason=f"its alert settings cannot be rendered: {exc}")
-    tags = fields["alert_tags"] or []
-    fields["alert_tags"] = [*tags, MANAGED_TAG] if MANAGED_TAG not in tags else tags
-    if len(fields["alert_tags"]) > MAX_ALERT_TAGS:
-        return PlanItem("skipped", name, dag.dag_id, reason=f"no room for the sync marker tag in {MAX_ALERT_TAGS} tags")
-    problems = field_problems(fields)
+    if len(fields["alert_tags"] or ()) + 2 > MAX_ALERT_TAGS:
+        return PlanItem(
+            "skipped", name, dag.dag_id, reason=f"no room for the ownership tags in {MAX_ALERT_TAGS} alert tags"
+        )
+    problems = field_problems({**fields, "enabled": fields["enabled"] is not False})
     if problems:  # one bad declaration must not stop the others
         return PlanItem("skipped", name, dag.dag_id, reason="; ".join(f"{k} {v}" for k, v in problems.items()))
     return PlanItem("create", name, dag.dag_id, fields=fields)
 
 
-def plan(hook: OpsgenieHeartbeatHook, declared: list[PlanItem], *, orphans: bool = True) -> SyncPlan:
-    """Compare the declarations with what the service has (one list call)."""
+@dataclass(frozen=True)
+class Ownership:
+    """Whose heartbeats these are, and what sync may do to the others."""
+
+    deployment: str
+    #: take over existing heartbeats that this deployment does not manage
+    adopt: bool = False
+    #: put this deployment's marker on what it creates or updates (sync does; migrate copies tags as they are)
+    mark: bool = True
+
+    def owns(self, heartbeat: Heartbeat) -> bool:
+        """Managed here: this deployment's marker, or the marker of earlier releases (upgraded when declared)."""
+        tags = heartbeat.alert_tags
+        return owner_marker(self.deployment) in tags or LEGACY_OWNER_MARKER in tags
+
+
+def plan(
+    hook: OpsgenieHeartbeatHook,
+    declared: list[PlanItem],
+    *,
+    ownership: Ownership | None = None,
+    orphans: bool = True,
+    paused: Mapping[str, bool] | None = None,
+) -> SyncPlan:
+    """Compare the declarations with what the service has (one list call).
+
+    ``paused`` maps DAG ids to their pause state in Airflow: given, the heartbeats of paused
+    DAGs are disabled and those sync disabled are enabled again once their DAG is unpaused.
+    """
+    ownership = ownership or Ownership(deployment())
     current: dict[str, Heartbeat] = {hb.name: hb for hb in hook.list_heartbeats()}
     items: list[PlanItem] = []
     for item in declared:
-        existing = current.get(item.name)
-        if item.action == "create" and existing is not None:
-            changed = existing.differences(item.fields)
-            if changed:
-                before = existing.to_dict()
-                item.action = "update"
-                item.changed = {k: (before.get(k), v) for k, v in changed.items()}
-            else:
-                item.action = "unchanged"
+        if item.action == "create":
+            _compare(item, current.get(item.name), ownership, paused)
         items.append(item)
     names = {item.name for item in declared}
+    marker = owner_marker(ownership.deployment)
     for name, hb in sorted(current.items()):
-        if orphans and name not in names and MANAGED_TAG in hb.alert_tags:
-            items.append(PlanItem("orphaned", name))
+        if not orphans or name in names:
+            continue
+        if marker in hb.alert_tags:
+            items.append(PlanItem("orphaned", name, prunable=True))
+        elif LEGACY_OWNER_MARKER in hb.alert_tags:
+            reason = (
+                f"carries {LEGACY_OWNER_MARKER!r}, the marker of earlier releases, which names no "
+                "deployment: never pruned; delete it by hand if it is yours"
+            )
+            items.append(PlanItem("orphaned", name, reason=reason))
     return SyncPlan(items)
 
 
+def _compare(
+    item: PlanItem, existing: Heartbeat | None, ownership: Ownership, paused: Mapping[str, bool] | None
+) -> None:
+    """Turn a ``create`` item into what it takes to make ``existing`` match it."""
+    if existing is None:
+        item.fields = _new_fields(item, ownership, paused)
+        return
+    fields = _updated_fields(item, existing, ownership, paused)
+    changed = existing.differences(fields)
+    if changed and not ownership.owns(existing) and not ownership.adopt:
+        markers = ", ".join(t for t in existing.alert_tags if is_marker(t)) or "no marker"
+        item.action, item.notes = "conflict", []
+        item.reason = (
+            f"exists and is not managed by deployment {ownership.deployment!r} ({markers}): left unchanged; "
+            "--adopt to manage it"
+        )
+        return
+    item.fields = fields
+    if changed:
+        before = existing.to_dict()
+        item.action = "update"
+        item.changed = {k: (before.get(k), v) for k, v in changed.items()}
+    else:
+        item.action = "unchanged"
+
+
+def _new_fields(item: PlanItem, ownership: Ownership, paused: Mapping[str, bool] | None) -> dict[str, Any]:
+    fields = dict(item.fields)
+    tags = [*(fields["alert_tags"] or []), *([owner_marker(ownership.deployment)] if ownership.mark else [])]
+    if paused and item.dag_id and paused.get(item.dag_id):
+        fields["enabled"] = False
+        tags.append(paused_marker(ownership.deployment))
+        item.notes.append("disabled: its DAG is paused")
+    fields["alert_tags"] = tags
+    fields["enabled"] = True if fields["enabled"] is None else fields["enabled"]
+    return fields
+
+
+def _updated_fields(
+    item: PlanItem, existing: Heartbeat, ownership: Ownership, paused: Mapping[str, bool] | None
+) -> dict[str, Any]:
+    fields = dict(item.fields)
+    pause_marker = paused_marker(ownership.deployment)
+    tags = fields["alert_tags"]
+    if tags is None:  # not declared: the user's own alert tags stay
+        tags = [t for t in existing.alert_tags if not is_marker(t)]
+    # Adopted, or upgraded from the marker of earlier releases: this deployment's marker only.
+    tags = [*tags, *([owner_marker(ownership.deployment)] if ownership.mark else [])]
+    was_paused_here = pause_marker in existing.alert_tags
+    dag_paused = bool(paused and item.dag_id and paused.get(item.dag_id))
+    if paused is not None and dag_paused and existing.enabled:
+        fields["enabled"] = False
+        tags.append(pause_marker)
+        item.notes.append("disabled: its DAG is paused")
+    elif paused is not None and not dag_paused and was_paused_here:
+        fields["enabled"] = True
+        item.notes.append("enabled again: its DAG is no longer paused")
+    elif was_paused_here:
+        tags.append(pause_marker)
+    if fields["enabled"] is None and not existing.enabled:
+        item.notes.append("disabled (left alone)")
+    fields["alert_tags"] = tags
+    return fields
+
+
 def apply(hook: OpsgenieHeartbeatHook, sync_plan: SyncPlan, *, prune: bool = False) -> SyncPlan:
-    """Carry out the plan: creates and updates through the hook's bulk ensure; deletes with prune."""
+    """Carry out the plan: creates and updates through the hook's bulk ensure; deletes with prune.
+
+    Deletions happen only when the plan has no prune blockers; otherwise they are refused
+    (``prune_refused``) and every other change still applies.
+    """
     writes = [item for item in sync_plan.items if item.action in ("create", "update")]
     results = hook.ensure_heartbeats([item.fields for item in writes])
     for item, result in zip(writes, results, strict=True):
@@ -169,14 +300,18 @@ def apply(hook: OpsgenieHeartbeatHook, sync_plan: SyncPlan, *, prune: bool = Fal
             item.action, item.reason = "failed", str(result)
         elif result.action == "unchanged":  # someone else made it match meanwhile
             item.action = "unchanged"
-    if prune:
-        for item in sync_plan.items:
-            if item.action == "orphaned":
-                try:
-                    hook.delete_heartbeat(item.name)
-                    item.action, item.reason = "deleted", "no DAG declares it any more (--prune)"
-                except HeartbeatError as exc:
-                    item.action, item.reason = "failed", str(exc)
+    orphans = [item for item in sync_plan.items if item.action == "orphaned" and item.prunable]
+    if prune and orphans and sync_plan.prune_blockers:
+        sync_plan.prune_refused = True
+        for item in orphans:
+            item.reason = "not deleted: the DAG folder was not read completely (see below)"
+    elif prune:
+        for item in orphans:
+            try:
+                hook.delete_heartbeat(item.name)
+                item.action, item.reason = "deleted", "no DAG declares it any more (--prune)"
+            except HeartbeatError as exc:
+                item.action, item.reason = "failed", str(exc)
     sync_plan.applied = True
     return sync_plan
 
@@ -189,21 +324,79 @@ def load_dags(dags_folder: str | Path) -> tuple[list[Any], dict[str, str]]:
     return list(bag.dags.values()), dict(bag.import_errors)
 
 
+def paused_from_database(dag_ids: Collection[str]) -> dict[str, bool]:
+    """The pause state of ``dag_ids`` from Airflow's metadata database (DAGs it does not know: absent)."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(select(DagModel.dag_id, DagModel.is_paused).where(DagModel.dag_id.in_(list(dag_ids))))
+        return {str(dag_id): bool(is_paused) for dag_id, is_paused in rows}
+
+
 def sync_heartbeats(
     dags_folder: str | Path,
     *,
-    conn_id: str = "opsgenie_heartbeat_default",
+    conn_id: str = DEFAULT_CONN_ID,
     dry_run: bool = False,
     prune: bool = False,
+    adopt: bool = False,
+    allow_empty: bool = False,
     name_template: str | None = None,
+    paused_states: Callable[[Collection[str]], Mapping[str, bool]] | None = None,
 ) -> SyncPlan:
-    """Parse ``dags_folder``, plan, and (unless ``dry_run``) apply. Returns the plan."""
+    """Parse ``dags_folder``, plan, and (unless ``dry_run``) apply. Returns the plan.
+
+    Raises :class:`SyncUsageError` for a folder that does not exist, a connection that does
+    not exist, or a bad ``[opsgenie_heartbeat] deployment``. ``paused_states`` (DAG ids ->
+    {DAG id: paused}, e.g. :func:`paused_from_database`) turns on disabling the heartbeats
+    of paused DAGs.
+    """
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
-    dags, errors = load_dags(dags_folder)
-    for path, error in errors.items():
-        log.warning("DAG file %s could not be imported and is left out of the sync: %s", path, error)
-    declared = declarations(dags, conn_id=conn_id, name_template=name_template)
+    folder = Path(dags_folder).expanduser()
+    if not folder.is_dir():
+        raise SyncUsageError(f"DAG folder {str(folder)!r} does not exist or is not a folder")
+    try:
+        ownership = Ownership(deployment(), adopt=adopt)
+    except ValueError as exc:
+        raise SyncUsageError(str(exc)) from None
     hook = OpsgenieHeartbeatHook(conn_id)
-    result = plan(hook, declared)
+    _check_connection(hook, conn_id)
+    dags, errors = load_dags(folder)
+    declared = declarations(dags, conn_id=conn_id, name_template=name_template)
+    paused = None
+    if paused_states is not None:
+        try:
+            paused = paused_states([dag.dag_id for dag in dags])
+        except Exception as exc:
+            raise SyncUsageError(f"cannot read which DAGs are paused in Airflow: {exc}") from None
+    result = plan(hook, declared, ownership=ownership, paused=paused)
+    result.prune_blockers = [f"{path} could not be imported: {_last_line(error)}" for path, error in errors.items()]
+    result.prune_blockers += [
+        f"DAG {item.dag_id}: the declaration of {item.name!r} could not be built ({item.reason})"
+        for item in declared
+        if item.action == "skipped"
+    ]
+    if not dags and not errors:
+        result.prune_blockers.append(f"no DAG found in {str(folder)!r}")
+    elif not declared and not allow_empty:
+        result.prune_blockers.append("no DAG declares a heartbeat (--allow-empty to prune all the same)")
     return result if dry_run else apply(hook, result, prune=prune)
+
+
+def _check_connection(hook: OpsgenieHeartbeatHook, conn_id: str) -> None:
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+    try:
+        hook.get_conn()
+    except AirflowNotFoundException:
+        raise SyncUsageError(f"connection {conn_id!r} does not exist") from None
+    except HeartbeatError as exc:
+        raise SyncUsageError(f"connection {conn_id!r}: {exc}") from None
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else text

@@ -150,9 +150,10 @@ def backend(
 
 @pytest.fixture
 def provider_cli(airflow_db: str) -> Callable[..., str]:
-    """Run the ``opsgenie-heartbeat`` console script; fail the test on a non-zero exit."""
+    """Run the ``opsgenie-heartbeat`` console script; fail the test on an unexpected exit code."""
 
-    def run(*args: str) -> str:
+    def run(*args: str, expect_exit: int = 0) -> str:
+        """Stdout, and stderr after it; fails unless the exit code is ``expect_exit``."""
         result = subprocess.run(
             [str(Path(sys.executable).parent / "opsgenie-heartbeat"), *args],
             env={**os.environ},
@@ -161,7 +162,7 @@ def provider_cli(airflow_db: str) -> Callable[..., str]:
             timeout=300,
             check=False,
         )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        assert result.returncode == expect_exit, result.stdout + result.stderr
+        return result.stdout + result.stderr
 
     return run

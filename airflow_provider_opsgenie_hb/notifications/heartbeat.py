@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -34,6 +35,7 @@ from airflow_provider_opsgenie_hb.declaration import (
     HeartbeatDeclaration,
     HeartbeatSettings,
     check_run_types,
+    owner_marker,
 )
 from airflow_provider_opsgenie_hb.errors import (
     HeartbeatError,
@@ -42,7 +44,7 @@ from airflow_provider_opsgenie_hb.errors import (
     HeartbeatTimeoutError,
     HeartbeatValidationError,
 )
-from airflow_provider_opsgenie_hb.models import check_fields
+from airflow_provider_opsgenie_hb.models import check_fields, is_template
 from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError
 
 if TYPE_CHECKING:
@@ -63,6 +65,9 @@ _ADVICE: dict[str, str] = {
     "HeartbeatValidationError": "fix the field named above in the notifier's arguments",
     "HeartbeatRateLimitedError": "OpsGenie is throttling this account; the next run will ping again",
     "HeartbeatNotFoundError": "create the heartbeat, or pass ensure=True",
+    "HeartbeatResponseError": "the answer was not OpsGenie's: check the host in the connection",
+    "HeartbeatRequestError": "OpsGenie refused the request: see its message above",
+    "AirflowNotFoundException": "create the connection, or name an existing one in opsgenie_heartbeat_conn_id",
 }
 _DEFAULT_ADVICE = "OpsGenie could not be reached in time; if this keeps happening the heartbeat will expire and alert"
 
@@ -92,6 +97,8 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
     :param interval_unit: ``minutes``, ``hours`` or ``days``, with ``interval``.
     :param grace: extra time allowed on top of the derived interval (default: one more
         interval, at most an hour).
+    :param enabled: when ensuring, enable or disable the heartbeat; by default its enabled
+        state is left alone (one created here starts enabled).
     :param description: the heartbeat's description, when ensuring (templated).
     :param alert_message: the message of the alert a missed ping raises (templated).
     :param alert_tags: the tags of that alert (templated).
@@ -113,6 +120,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         interval: int | None = None,
         interval_unit: str | None = None,
         grace: datetime.timedelta | None = None,
+        enabled: bool | None = None,
         description: str | None = None,
         alert_message: str | None = None,
         alert_tags: list[str] | None = None,
@@ -129,6 +137,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         self.interval = interval
         self.interval_unit = interval_unit
         self.grace = grace
+        self.enabled = enabled
         self.description = description
         self.alert_message = alert_message
         self.alert_tags = alert_tags
@@ -137,18 +146,29 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         self.deadline = deadline
         self.raise_on_error = raise_on_error
         self.run_types = frozenset(run_types)
-        self._check_arguments()
+        self._check_arguments(run_types)
 
-    def _check_arguments(self) -> None:
+    def _check_arguments(self, run_types: Collection[str]) -> None:
         """Refuse bad arguments when the DAG file is parsed, not at the end of a run."""
         problems: dict[str, str] = {}
-        if isinstance(self.deadline, bool) or not isinstance(self.deadline, (int, float)) or self.deadline <= 0:
-            problems["deadline"] = f"must be a positive number of seconds, got {self.deadline!r}"
+        deadline = self.deadline
+        if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not 0 < deadline < math.inf:
+            problems["deadline"] = f"must be a positive, finite number of seconds, got {deadline!r}"
         if (self.interval is None) != (self.interval_unit is None):
             problems["interval"] = "give interval and interval_unit together (or neither, to derive them)"
-        run_types_problem = check_run_types(self.run_types)
-        if run_types_problem:
+        for flag in ("ensure", "raise_on_error"):
+            if not isinstance(getattr(self, flag), bool):
+                problems[flag] = f"must be True or False, got {getattr(self, flag)!r}"
+        conn_id = self.opsgenie_heartbeat_conn_id
+        if not isinstance(conn_id, str) or not conn_id.strip():
+            problems["opsgenie_heartbeat_conn_id"] = f"must name a connection, got {conn_id!r}"
+        if isinstance(run_types, str):
+            problems["run_types"] = f"must be a list of run types such as ['scheduled'], not the string {run_types!r}"
+        elif not self.run_types:
+            problems["run_types"] = "must name at least one run type (an empty list would never ping)"
+        elif run_types_problem := check_run_types(self.run_types):
             problems["run_types"] = run_types_problem
+        problems |= _template_syntax_problems({f: getattr(self, f) for f in self.template_fields})
         if self.grace is not None and (
             not isinstance(self.grace, datetime.timedelta) or self.grace < datetime.timedelta(0)
         ):
@@ -157,6 +177,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             "name": self.name,
             "interval": self.interval,
             "interval_unit": self.interval_unit,
+            "enabled": self.enabled,
             "description": self.description,
             "alert_message": self.alert_message,
             "alert_tags": self.alert_tags,
@@ -176,6 +197,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
                 interval=self.interval,
                 interval_unit=self.interval_unit,
                 grace=self.grace,
+                enabled=self.enabled,
                 description=self.description,
                 alert_message=self.alert_message,
                 alert_tags=tuple(self.alert_tags) if self.alert_tags is not None else None,
@@ -208,6 +230,14 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             run_type = _run_type(context)
             if run_type is not None and run_type not in self.run_types:
                 log.info("Not pinging OpsGenie heartbeat for a %s run (run_types=%s)", run_type, sorted(self.run_types))
+                return
+            if _mid_run_task(context):
+                log.warning(
+                    "Not pinging OpsGenie heartbeat on the success of task %r: tasks downstream of it still "
+                    "have to run, so it does not mean the DAG run succeeded. Give the notifier to the DAG's "
+                    "on_success_callback (or to its last task), not to every task through default_args.",
+                    getattr(context.get("task"), "task_id", "?"),
+                )
                 return
             dag = context.get("dag")
             env = self._template_env(dag)
@@ -276,7 +306,12 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         try:
             hook = OpsgenieHeartbeatHook(self.opsgenie_heartbeat_conn_id, time_budget=float(self.deadline))
             client = hook.client  # the connection lookup counts against the deadline too
-            scope = (self.opsgenie_heartbeat_conn_id, client.base_url, getattr(client, "team_id", ""), name)
+            scope = (
+                self.opsgenie_heartbeat_conn_id,
+                client.account_fingerprint(),
+                getattr(client, "team_id", ""),
+                name,
+            )
             # A little short of the callback's deadline, so that the client's own error (with
             # its status and requestId) reaches the calling thread before it stops waiting.
             with hook.deadline(self.deadline * (1 - _REPORT_MARGIN) - (time.monotonic() - started)):
@@ -314,7 +349,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         key = record.fact("ensured", *scope, fields)
         if pinged and record.is_recorded(key):
             return
-        result = hook.ensure_heartbeat(**fields)
+        result = hook.ensure_heartbeat(**fields, marker=owner_marker())
         interval = f"{fields['interval']} {fields['interval_unit']}"
         log.info("OpsGenie heartbeat %r %s (interval %s)", name, result.action, interval)
         if result.action == "created" or not pinged:  # the first ping reached no heartbeat
@@ -351,6 +386,29 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             exc,
             f". What to do: {advice}" if advice else "",
         )
+
+
+def _template_syntax_problems(fields: dict[str, Any]) -> dict[str, str]:
+    """Templated fields that Jinja cannot even parse: refused at parse time, not on every run."""
+    problems: dict[str, str] = {}
+    for key, value in fields.items():
+        for text in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(text, str) and is_template(text):
+                import jinja2
+
+                try:
+                    jinja2.Environment().parse(text)
+                except jinja2.TemplateSyntaxError as exc:
+                    problems[key] = f"is not a valid template ({exc.message}): {text!r}"
+    return problems
+
+
+def _mid_run_task(context: Context) -> bool:
+    """A task-level call for a task with downstream tasks, while the DAG run is still running."""
+    task, dag_run = context.get("task"), context.get("dag_run")
+    state = getattr(dag_run, "state", None)
+    state = str(getattr(state, "value", state) or "")
+    return task is not None and state == "running" and bool(getattr(task, "downstream_task_ids", None))
 
 
 def _run_type(context: Context) -> str | None:

@@ -294,30 +294,59 @@ class OpsgenieSyncHeartbeatsOperator(_ConnectionOperator):
 
     :param dags_folder: the folder of DAG files to read (templated; default: Airflow's DAGs folder).
     :param dry_run: plan only; change nothing.
-    :param prune: delete orphaned heartbeats that sync manages (never others).
+    :param prune: delete orphaned heartbeats this deployment manages (never others), only after
+        every DAG file was read.
+    :param adopt: manage existing heartbeats this deployment does not manage yet.
+    :param allow_empty: let ``prune`` run when no DAG declares a heartbeat.
+    :param paused: ``"disable"``: disable the heartbeats of DAGs paused in Airflow, and enable
+        them again once the DAGs are unpaused (pause states read through Airflow's REST API).
+    :param airflow_api_conn_id: with ``paused``, an ``http`` connection to Airflow's API server.
     :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
-    :return: heartbeat names by outcome: ``created``, ``updated``, ``unchanged``, ``orphaned``,
-        ``deleted``, ``skipped`` (with ``dry_run``: ``create`` and ``update``, the plan).
+    :return: heartbeat names by outcome: ``created``, ``updated``, ``unchanged``, ``conflict``,
+        ``orphaned``, ``deleted``, ``skipped`` (with ``dry_run``: ``create`` and ``update``, the plan).
+    :raises RuntimeError: when a change failed or prune was refused (the plan is logged).
     """
 
     template_fields: Sequence[str] = ("dags_folder", "opsgenie_heartbeat_conn_id")
 
     def __init__(
-        self, *, dags_folder: str | None = None, dry_run: bool = False, prune: bool = False, **kwargs: Any
+        self,
+        *,
+        dags_folder: str | None = None,
+        dry_run: bool = False,
+        prune: bool = False,
+        adopt: bool = False,
+        allow_empty: bool = False,
+        paused: str | None = None,
+        airflow_api_conn_id: str = "airflow_api",
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if paused not in (None, "disable"):
+            raise ValueError(f"{type(self).__name__}: paused must be None or 'disable', got {paused!r}")
         self.dags_folder = dags_folder
         self.plan_only = dry_run  # BaseOperator.dry_run is a method
         self.prune = prune
+        self.adopt = adopt
+        self.allow_empty = allow_empty
+        self.paused = paused
+        self.airflow_api_conn_id = airflow_api_conn_id
 
     def execute(self, context: Context) -> dict[str, list[str]]:
         from airflow.providers.common.compat.sdk import conf
 
+        from airflow_provider_opsgenie_hb.airflow_api import paused_from_api
         from airflow_provider_opsgenie_hb.sync import sync_heartbeats
 
         folder = self.dags_folder or conf.get("core", "dags_folder")
         plan = sync_heartbeats(
-            folder, conn_id=self.opsgenie_heartbeat_conn_id, dry_run=self.plan_only, prune=self.prune
+            folder,
+            conn_id=self.opsgenie_heartbeat_conn_id,
+            dry_run=self.plan_only,
+            prune=self.prune,
+            adopt=self.adopt,
+            allow_empty=self.allow_empty,
+            paused_states=(lambda ids: paused_from_api(self.airflow_api_conn_id, ids)) if self.paused else None,
         )
         log.info("Heartbeat sync of %s:\n%s", folder, plan.render())
         done = {"create": "created", "update": "updated"} if plan.applied else {}
@@ -326,4 +355,6 @@ class OpsgenieSyncHeartbeatsOperator(_ConnectionOperator):
             summary.setdefault(done.get(item.action, item.action), []).append(item.name)
         if plan.count("failed"):
             raise RuntimeError(f"heartbeat sync failed for {summary['failed']}; see the plan above")
+        if plan.prune_refused:
+            raise RuntimeError("heartbeat sync refused to prune: the DAG folder was not read completely; see above")
         return summary

@@ -6,6 +6,7 @@ must receive its ping from there.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -87,6 +88,16 @@ with DAG(dag_id="e2e_plain", schedule=None, start_date=pendulum.datetime(2026, 1
 """
 SHARED_DAG_IDS = ("e2e_shared_a", "e2e_shared_b", "e2e_shared_c")
 
+# Sync from a task, pause states read through the API server's REST API.
+SYNC_DAG = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_opsgenie_hb.operators.heartbeat import OpsgenieSyncHeartbeatsOperator
+
+with DAG(dag_id="e2e_sync", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+    OpsgenieSyncHeartbeatsOperator(task_id="sync", paused="disable")
+"""
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -131,6 +142,7 @@ def airflow_stack(
     dags.mkdir()
     (dags / "e2e_callback.py").write_text(textwrap.dedent(CALLBACK_DAG))
     (dags / "e2e_shared.py").write_text(textwrap.dedent(SHARED_NOTIFIER_DAGS))
+    (dags / "e2e_sync.py").write_text(textwrap.dedent(SYNC_DAG))
     for dag_id, tags in (("e2e_tagged", ["opsgenie-heartbeat"]), ("e2e_untagged", []), ("e2e_other", [])):
         (dags / f"{dag_id}.py").write_text(textwrap.dedent(LISTENER_DAG.format(dag_id=dag_id, tags=tags)))
     port = _free_port()
@@ -154,6 +166,7 @@ def airflow_stack(
         "AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT": opsgenie_emulator_server.connection_json(),
         "AIRFLOW__OPSGENIE_HEARTBEAT__PING_DEADLINE_SECONDS": str(LISTENER_PING_DEADLINE),
         "AIRFLOW__OPSGENIE_HEARTBEAT__RECORD_DIR": str(home / "heartbeat-record"),
+        "AIRFLOW_CONN_AIRFLOW_API": json.dumps({"conn_type": "http", "host": api_url}),
         # The UI's connection form and Test button, reached through the API server.
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
@@ -312,3 +325,33 @@ def test_the_ui_shows_the_connection_form_and_its_test_button_works(
     refused = test_button("not-the-key")
     assert refused["status"] is False
     assert "401" in str(refused["message"])
+
+
+def _successful_runs(stack: AirflowStack, dag_id: str) -> int:
+    out = stack.cli("dags", "list-runs", dag_id, "-o", "json")
+    # The JSON list follows any log lines; with no runs yet there is a message instead.
+    listed = [line for line in out.splitlines() if line.startswith(("[{", "[]"))]
+    runs = json.loads(listed[-1]) if listed else []
+    return sum(1 for run in runs if run.get("state") == "success")
+
+
+def test_sync_from_a_task_disables_the_heartbeats_of_paused_dags(
+    airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle
+) -> None:
+    opsgenie_emulator_server.reset()
+
+    def sync_once() -> dict[str, Any]:
+        done = _successful_runs(airflow_stack, "e2e_sync")
+        airflow_stack.cli("dags", "trigger", "e2e_sync")
+        wait_for(lambda: _successful_runs(airflow_stack, "e2e_sync") > done, 240, "e2e_sync", airflow_stack.logs)
+        return opsgenie_emulator_server.heartbeats()
+
+    assert sync_once()["e2e_shared_a"]["enabled"] is True
+    airflow_stack.cli("dags", "pause", "e2e_shared_a")
+    try:
+        paused = sync_once()["e2e_shared_a"]
+        assert paused["enabled"] is False
+        assert "paused-in-airflow:default" in paused["alertTags"]
+    finally:
+        airflow_stack.cli("dags", "unpause", "e2e_shared_a")
+    assert sync_once()["e2e_shared_a"]["enabled"] is True

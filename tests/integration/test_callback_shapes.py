@@ -85,7 +85,7 @@ def test_one_notifier_shared_by_the_dags_of_one_file_pings_each_dags_own_heartbe
         "prod-shared_b": 2,
         "prod-shared_c": 2,
     }
-    assert stored["prod-shared_c"]["alertTags"] == ["shared_c"]
+    assert stored["prod-shared_c"]["alertTags"] == ["shared_c", "managed-by-airflow:default"]
     # Nothing learned in one call was written onto the shared instances.
     assert module.hb.name is None
     assert module.prod.name == "prod-{{ dag.dag_id }}"
@@ -255,3 +255,43 @@ def test_steady_state_is_one_request_per_run_in_fresh_processes(
     plain_calls = [op for op, name in calls if name == "fresh_plain"]
     assert ensure_calls == ["ping", "get", "create", "ping", "ping", "ping"], calls
     assert plain_calls == ["ping", "get", "ping", "ping"]
+
+
+TWO_TASKS = """
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+
+with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+         default_args={{"on_success_callback": send_opsgenie_heartbeat()}}) as dag:
+    @task
+    def extract():
+        return 1
+
+    @task
+    def load(value):
+        {load}
+
+    load(extract())
+"""
+
+
+@pytest.mark.parametrize(("load", "pings"), [("raise RuntimeError('load failed')", 0), ("return value", 1)])
+def test_a_task_level_notifier_pings_only_when_the_last_task_succeeds(
+    load: str, pings: int, run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    dag_id = f"two_tasks_{pings}"
+    run_dag(TWO_TASKS.format(dag_id=dag_id, load=load), dag_id)
+    # extract succeeded in both runs; only the last task's success says the run succeeded
+    assert _pings(opsgenie_heartbeat_conn) == [dag_id] * pings
+
+
+def test_the_record_tells_accounts_behind_one_url_apart_and_holds_no_key() -> None:
+    from airflow_provider_opsgenie_hb.client import HeartbeatClient
+
+    url = "http://127.0.0.1:9"
+    first = HeartbeatClient("first-account-key", url).account_fingerprint()
+    second = HeartbeatClient("second-account-key", url).account_fingerprint()
+    assert first != second
+    assert "account-key" not in first + second
+    assert HeartbeatClient("first-account-key", url).account_fingerprint() == first

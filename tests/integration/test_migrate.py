@@ -51,7 +51,10 @@ def test_migrate_moves_a_mixed_set_and_is_safe_to_run_twice(
     assert set(connections.jsm_heartbeats("platform")) == {"nightly"}  # the dry run wrote nothing
 
     out = migrate()
-    assert "Migrated: 2 created, 0 updated, 1 already there and equal, 0 could not be mapped, 0 failed." in out
+    assert (
+        "Migrated: 2 created, 0 updated, 1 already there and equal, 0 in conflict (left alone), "
+        "0 could not be mapped, 0 failed." in out
+    )
     moved = connections.jsm_heartbeats("platform")
     assert (moved["paused one"]["interval"], moved["paused one"]["intervalUnit"], moved["paused one"]["enabled"]) == (
         10,
@@ -67,3 +70,20 @@ def test_migrate_moves_a_mixed_set_and_is_safe_to_run_twice(
     out = migrate()
     assert "Migrated: 0 created, 0 updated, 3 already there and equal" in out
     assert len(writes(connections)) == before  # the second run changed nothing
+
+
+def test_migrate_never_overwrites_a_target_heartbeat_it_does_not_manage(
+    connections: EmulatorHandle, provider_cli: Callable[..., str]
+) -> None:
+    OpsgenieHeartbeatHook("og_source").create_heartbeat(name="nightly", interval=25, interval_unit="hours")
+    OpsgenieHeartbeatHook("jsm_target").create_heartbeat(
+        name="nightly", interval=3, interval_unit="days", alert_tags=["team-data"]
+    )
+    out = provider_cli("migrate", "--from", "og_source", "--to", "jsm_target", expect_exit=1)
+    assert "? nightly" in out
+    assert "not managed by deployment 'default'" in out
+    assert connections.jsm_heartbeats("platform")["nightly"]["interval"] == 3
+
+    out = provider_cli("migrate", "--from", "og_source", "--to", "jsm_target", "--adopt")
+    assert "1 updated" in out
+    assert connections.jsm_heartbeats("platform")["nightly"]["interval"] == 25

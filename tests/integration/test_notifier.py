@@ -97,7 +97,10 @@ def test_ensure_updates_a_heartbeat_that_drifted(backend: Backend) -> None:
     OpsgenieHeartbeatHook().create_heartbeat(name="drift", interval=5, interval_unit="days", enabled=False)
     send_opsgenie_heartbeat(ensure=True, alert_priority="P1")(_context("drift", "scheduled__1"))
     hb = backend.heartbeats()["drift"]
-    assert (hb["interval"], hb["intervalUnit"], hb["enabled"], hb["alertPriority"]) == (25, "hours", True, "P1")
+    # Disabled (a maintenance window): left alone, since the notifier does not say.
+    assert (hb["interval"], hb["intervalUnit"], hb["enabled"], hb["alertPriority"]) == (25, "hours", False, "P1")
+    send_opsgenie_heartbeat(ensure=True, alert_priority="P1", enabled=True)(_context("drift", "scheduled__2"))
+    assert backend.heartbeats()["drift"]["enabled"] is True
 
 
 def test_missing_heartbeat_warns_on_every_run(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
@@ -190,7 +193,15 @@ def test_raise_on_error_raises(backend: Backend) -> None:
         ({"alert_priority": "p1"}, "alert_priority"),
         ({"alert_tags": ["x" * 51]}, "alert_tags"),
         ({"deadline": 0}, "deadline"),
+        ({"deadline": float("nan")}, "deadline"),
         ({"run_types": ["nightly"]}, "run_types"),
+        ({"run_types": []}, "run_types"),
+        ({"run_types": "scheduled"}, "run_types"),
+        ({"ensure": "yes"}, "ensure"),
+        ({"raise_on_error": "no"}, "raise_on_error"),
+        ({"opsgenie_heartbeat_conn_id": ""}, "opsgenie_heartbeat_conn_id"),
+        ({"name": "prod-{{ dag.dag_id"}, "name"),
+        ({"alert_tags": ["{% if %}"]}, "alert_tags"),
     ],
 )
 def test_bad_arguments_fail_at_parse_time_naming_the_field(kwargs: dict[str, Any], field: str) -> None:

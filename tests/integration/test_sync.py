@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
-from airflow_provider_opsgenie_hb.sync import MANAGED_TAG
+
+MARKER = "managed-by-airflow:default"
 
 HEADER = """
 import datetime
@@ -83,8 +84,8 @@ def dags_folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def sync_cli(opsgenie_heartbeat_conn: EmulatorHandle, provider_cli: Callable[..., str]) -> Callable[..., str]:
-    def run(folder: Path, *flags: str) -> str:
-        return provider_cli("sync", "--dags-folder", str(folder), *flags)
+    def run(folder: Path, *flags: str, expect_exit: int = 0) -> str:
+        return provider_cli("sync", "--dags-folder", str(folder), *flags, expect_exit=expect_exit)
 
     return run
 
@@ -113,13 +114,13 @@ def test_sync_creates_then_changes_nothing_then_follows_the_dags(
 
     # First run: creates, with the marker tag.
     out = sync_cli(dags_folder)
-    assert "Applied: 6 created, 0 updated, 0 deleted, 0 failed." in out
+    assert "Applied: 6 created, 0 updated, 0 deleted, 0 in conflict (left alone), 0 failed." in out
     stored = opsgenie_heartbeat_conn.heartbeats()
     assert {name: (hb["interval"], hb["intervalUnit"]) for name, hb in stored.items() if name != "made-by-hand"} == (
         EXPECTED_CREATED
     )
-    assert all(MANAGED_TAG in hb["alertTags"] for name, hb in stored.items() if name != "made-by-hand")
-    assert stored["manual_with_interval"]["alertTags"] == ["etl", MANAGED_TAG]
+    assert all(MARKER in hb["alertTags"] for name, hb in stored.items() if name != "made-by-hand")
+    assert stored["manual_with_interval"]["alertTags"] == ["etl", MARKER]
     assert stored["dw-cron_data_interval"]["alertPriority"] == "P2"
     assert "untagged" not in stored
     assert "other_connection" not in stored
@@ -143,6 +144,13 @@ def test_sync_creates_then_changes_nothing_then_follows_the_dags(
     assert "- delta" in out
     assert "orphaned" in out
     assert "delta" in opsgenie_heartbeat_conn.heartbeats()
+    # Four declarations could not be built (no rhythm, a bad tag): deleting is not safe.
+    out = sync_cli(dags_folder, "--prune", expect_exit=1)
+    assert "Prune refused" in out
+    assert "DAG once: the declaration of 'once' could not be built" in out
+    assert "delta" in opsgenie_heartbeat_conn.heartbeats()
+    for incomplete in ("once", "manual", "asset", "bad_rendered_tag"):
+        (dags_folder / f"{incomplete}.py").unlink()
     out = sync_cli(dags_folder, "--prune")
     assert "1 deleted" in out
     remaining = opsgenie_heartbeat_conn.heartbeats()
@@ -174,3 +182,215 @@ with DAG(dag_id="deploy_heartbeats", schedule=None, start_date=pendulum.datetime
     assert sorted(summary["created"]) == sorted(EXPECTED_CREATED)
     assert sorted(summary["skipped"]) == ["asset", "bad_rendered_tag", "manual", "once"]
     assert set(opsgenie_heartbeat_conn.heartbeats()) == set(EXPECTED_CREATED)
+
+
+TAGGED = """
+import pendulum
+from airflow.sdk import DAG, task
+
+with DAG("{dag_id}", schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+         tags=["opsgenie-heartbeat"]):
+    @task
+    def work():
+        return 1
+
+    work()
+"""
+
+
+def tagged_folder(tmp_path: Path, *dag_ids: str, name: str = "dags") -> Path:
+    folder = tmp_path / name
+    folder.mkdir(exist_ok=True)
+    for dag_id in dag_ids:
+        (folder / f"{dag_id}.py").write_text(TAGGED.format(dag_id=dag_id))
+    return folder
+
+
+def test_a_dag_file_that_fails_to_import_blocks_the_prune_and_is_named(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    folder = tagged_folder(tmp_path, "export", "report")
+    sync_cli(folder)
+    assert set(opsgenie_heartbeat_conn.heartbeats()) == {"export", "report"}
+    broken = TAGGED.format(dag_id="report").replace("def work():", "def work(:")  # a broken deploy
+    (folder / "report.py").write_text(broken)
+    (folder / "new_one.py").write_text(TAGGED.format(dag_id="new_one"))
+    out = sync_cli(folder, "--prune", expect_exit=1)
+    assert "report.py could not be imported" in out
+    assert "Prune refused" in out
+    stored = opsgenie_heartbeat_conn.heartbeats()
+    assert set(stored) == {"export", "report", "new_one"}  # creates still apply; nothing deleted
+
+
+def test_a_typo_in_the_folder_or_the_connection_is_a_usage_error(
+    tmp_path: Path,
+    sync_cli: Callable[..., str],
+    provider_cli: Callable[..., str],
+    opsgenie_heartbeat_conn: EmulatorHandle,
+) -> None:
+    folder = tagged_folder(tmp_path, "export")
+    sync_cli(folder)
+    out = sync_cli(tmp_path / "dgas", "--prune", expect_exit=2)
+    assert "does not exist or is not a folder" in out
+    assert "Traceback" not in out
+    out = provider_cli("sync", "--dags-folder", str(folder), "--conn-id", "no_such_conn", expect_exit=2)
+    assert out.strip().splitlines()[-1] == "error: connection 'no_such_conn' does not exist"
+    assert "Traceback" not in out
+    assert "export" in opsgenie_heartbeat_conn.heartbeats()
+
+
+def test_an_empty_folder_never_prunes_and_no_declarations_needs_allow_empty(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    folder = tagged_folder(tmp_path, "export")
+    sync_cli(folder)
+    (folder / "export.py").unlink()
+    out = sync_cli(folder, "--prune", "--allow-empty", expect_exit=1)
+    assert "no DAG found" in out
+    assert "export" in opsgenie_heartbeat_conn.heartbeats()
+    (folder / "plain.py").write_text(TAGGED.format(dag_id="plain").replace('tags=["opsgenie-heartbeat"]', "tags=[]"))
+    out = sync_cli(folder, "--prune", expect_exit=1)
+    assert "no DAG declares a heartbeat (--allow-empty to prune all the same)" in out
+    assert "export" in opsgenie_heartbeat_conn.heartbeats()
+    out = sync_cli(folder, "--prune", "--allow-empty")
+    assert "1 deleted" in out
+    assert "export" not in opsgenie_heartbeat_conn.heartbeats()
+
+
+def test_two_deployments_on_one_account_never_prune_each_other(
+    tmp_path: Path,
+    sync_cli: Callable[..., str],
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__DEPLOYMENT", "prod-eu")
+    sync_cli(tagged_folder(tmp_path, "eu_export", name="eu"))
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__DEPLOYMENT", "prod-us")
+    us = tagged_folder(tmp_path, "us_export", "us_report", name="us")
+    sync_cli(us)
+    (us / "us_report.py").unlink()
+    out = sync_cli(us, "--prune")
+    assert "1 deleted" in out
+    stored = opsgenie_heartbeat_conn.heartbeats()
+    assert set(stored) == {"eu_export", "us_export"}
+    assert stored["eu_export"]["alertTags"] == ["managed-by-airflow:prod-eu"]
+    assert stored["us_export"]["alertTags"] == ["managed-by-airflow:prod-us"]
+
+
+def test_a_heartbeat_made_by_hand_is_a_conflict_unless_adopted_and_keeps_its_tags(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+    from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+
+    OpsgenieHeartbeatHook().create_heartbeat(
+        name="export", interval=2, interval_unit="days", alert_tags=["team-data", "sev2"]
+    )
+    folder = tagged_folder(tmp_path, "export")
+    out = sync_cli(folder, expect_exit=1)
+    assert "? export" in out
+    assert "not managed by deployment 'default' (no marker): left unchanged; --adopt to manage it" in out
+    assert opsgenie_heartbeat_conn.heartbeats()["export"]["alertTags"] == ["team-data", "sev2"]
+
+    sync_cli(folder, "--adopt")
+    adopted = opsgenie_heartbeat_conn.heartbeats()["export"]
+    assert adopted["alertTags"] == ["team-data", "sev2", MARKER]
+    assert adopted["interval"] == 25
+
+    # The callback's ensure, and a second sync, agree with it: nothing changes.
+    before = len(writes(opsgenie_heartbeat_conn))
+    notifier = send_opsgenie_heartbeat(ensure=True)
+    notifier({"dag": DAG("export", schedule="@daily"), "run_id": "scheduled__1"})
+    out = sync_cli(folder)
+    assert "Plan: 0 to create, 0 to update, 1 unchanged." in out
+    assert [w for w in writes(opsgenie_heartbeat_conn)[before:] if w[0] != "ping"] == []
+    assert opsgenie_heartbeat_conn.heartbeats()["export"]["alertTags"] == ["team-data", "sev2", MARKER]
+
+
+def test_a_heartbeat_the_callback_created_is_managed_and_sync_agrees(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    from airflow.sdk import DAG
+
+    from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+
+    send_opsgenie_heartbeat(ensure=True, alert_tags=["etl"])({"dag": DAG("export", schedule="@daily")})
+    assert opsgenie_heartbeat_conn.heartbeats()["export"]["alertTags"] == ["etl", MARKER]
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "export.py").write_text(
+        TAGGED.format(dag_id="export")
+        .replace('tags=["opsgenie-heartbeat"]', 'on_success_callback=send_opsgenie_heartbeat(alert_tags=["etl"])')
+        .replace(
+            "from airflow.sdk import DAG, task",
+            "from airflow.sdk import DAG, task\n"
+            "from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat",
+        )
+    )
+    assert "Plan: 0 to create, 0 to update, 1 unchanged." in sync_cli(folder)
+
+
+def test_a_maintenance_window_survives_sync(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    folder = tagged_folder(tmp_path, "export")
+    sync_cli(folder)
+    OpsgenieHeartbeatHook().disable_heartbeat("export")
+    out = sync_cli(folder)
+    assert "disabled (left alone)" in out
+    assert opsgenie_heartbeat_conn.heartbeats()["export"]["enabled"] is False
+
+
+def test_the_marker_of_earlier_releases_is_upgraded_when_declared_and_never_pruned(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    legacy = "managed-by-airflow-heartbeat-sync"
+    for name in ("export", "retired"):
+        OpsgenieHeartbeatHook().create_heartbeat(name=name, interval=25, interval_unit="hours", alert_tags=[legacy])
+    out = sync_cli(tagged_folder(tmp_path, "export"), "--prune")
+    assert "never pruned" in out
+    stored = opsgenie_heartbeat_conn.heartbeats()
+    assert stored["export"]["alertTags"] == [MARKER]
+    assert stored["retired"]["alertTags"] == [legacy]
+
+
+def test_paused_dags_have_their_heartbeats_disabled_and_enabled_again(
+    sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle, airflow_db: str
+) -> None:
+    """Pause states read through Airflow's own CLI and metadata database."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import DAGS_FOLDER
+
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    def airflow(*args: str) -> None:
+        airflow_bin = str(Path(sys.executable).parent / "airflow")
+        subprocess.run([airflow_bin, *args], env={**os.environ}, check=True, capture_output=True, timeout=180)
+
+    folder = tagged_folder(DAGS_FOLDER, "paused_export", "paused_report", name="paused_case")
+    airflow("dags", "reserialize")
+    airflow("dags", "unpause", "--treat-dag-id-as-regex", "--yes", "^paused_")  # DAGs start paused
+    sync_cli(folder, "--paused", "disable")
+    OpsgenieHeartbeatHook().disable_heartbeat("paused_report")  # a maintenance window, by hand
+    airflow("dags", "pause", "paused_export")
+    out = sync_cli(folder, "--paused", "disable")
+    assert "disabled: its DAG is paused" in out
+    stored = opsgenie_heartbeat_conn.heartbeats()
+    assert stored["paused_export"]["enabled"] is False
+    assert stored["paused_report"]["enabled"] is False
+    airflow("dags", "unpause", "paused_export")
+    out = sync_cli(folder, "--paused", "disable")
+    assert "enabled again: its DAG is no longer paused" in out
+    stored = opsgenie_heartbeat_conn.heartbeats()
+    assert stored["paused_export"]["enabled"] is True
+    assert stored["paused_export"]["alertTags"] == [MARKER]
+    assert stored["paused_report"]["enabled"] is False  # disabled by hand: not sync's to undo
