@@ -5,16 +5,18 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+CONSTRAINTS := constraints/airflow-3.3.txt
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | cksum | cut -d' ' -f1)
 
-.PHONY: install lint test demo bench clean
+.PHONY: install lint test test-matrix demo bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is required"'
 	rm -f $(VENV)/.installed-*
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[test]'
+	$(BIN)/python -m pip install --quiet "uv==$$(sed -n 's/^uv==//p' $(CONSTRAINTS))"
+	$(BIN)/uv pip uninstall --quiet --python $(BIN)/python airflow-provider-opsgenie-heartbeat  # the former name
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --constraint $(CONSTRAINTS) --editable '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +29,12 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
+# The Airflow version matrix: one uv environment per Airflow minor (noxfile.py), from
+# constraints/airflow-<minor>.txt. MINORS picks some: make test-matrix MINORS="3.0 3.1".
+MINORS ?= 3.0 3.1 3.2 3.3
+test-matrix: install
+	$(BIN)/nox --sessions $(foreach m,$(MINORS),"tests(airflow='$(m)')") -- $(PYTEST_ARGS)
+
 demo: install
 	$(BIN)/python scripts/demo.py
 
@@ -36,9 +44,9 @@ BENCH_VENV := benchmarks/.venv-bench
 bench:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet --constraint constraints.txt --editable . \
+	$(BENCH_VENV)/bin/python -m pip install --quiet --constraint $(CONSTRAINTS) --editable . \
 		apache-airflow-providers-opsgenie
 	$(BENCH_VENV)/bin/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .nox .demo .pytest_cache .mypy_cache .ruff_cache

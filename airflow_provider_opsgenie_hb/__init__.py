@@ -25,7 +25,7 @@ def _option(description: str, kind: str, default: str) -> dict[str, Any]:
 def get_provider_info() -> dict[str, Any]:
     """What Airflow's ProvidersManager reads (entry point ``apache_airflow_provider``)."""
     return {
-        "package-name": "airflow-provider-opsgenie-heartbeat",
+        "package-name": "airflow-provider-opsgenie-hb",
         "name": "OpsGenie Heartbeat",
         "description": "OpsGenie heartbeats as a dead man's switch for Airflow DAGs: "
         "a DAG that stops succeeding on schedule raises an OpsGenie alert.",

@@ -264,7 +264,7 @@ class HeartbeatClient:
         self._backoff = wait_exponential(multiplier=0.2, max=8.0) + wait_random(0, 0.3)
         self.session = requests.Session()
         self.session.auth = _GenieKeyAuth(api_key)
-        self.session.headers["User-Agent"] = f"airflow-provider-opsgenie-heartbeat/{__version__}"
+        self.session.headers["User-Agent"] = f"airflow-provider-opsgenie-hb/{__version__}"
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

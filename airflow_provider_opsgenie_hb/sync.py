@@ -318,9 +318,9 @@ def apply(hook: OpsgenieHeartbeatHook, sync_plan: SyncPlan, *, prune: bool = Fal
 
 def load_dags(dags_folder: str | Path) -> tuple[list[Any], dict[str, str]]:
     """Parse a DAG folder (no scheduler, no metadata database): the DAGs and any import errors."""
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_opsgenie_hb.compat import dag_bag
 
-    bag = DagBag(dag_folder=str(dags_folder))
+    bag = dag_bag(str(dags_folder))
     return list(bag.dags.values()), dict(bag.import_errors)
 
 

@@ -1,0 +1,57 @@
+"""The few places where Airflow 3.0 to 3.3 differ, in one module.
+
+Names that ``apache-airflow-providers-common-compat`` already covers are imported from
+there where they are used; what it does not cover lives here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.dag_processing.dagbag import DagBag
+
+
+def dag_bag(dag_folder: str) -> DagBag:
+    """Airflow's DagBag of ``dag_folder`` (in ``airflow.dag_processing`` from 3.2, ``airflow.models`` before)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.2
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef,attr-defined,unused-ignore]
+    return DagBag(dag_folder=dag_folder)
+
+
+def _connection_type(conn_type: str) -> dict[str, Any]:
+    from airflow_provider_opsgenie_hb import get_provider_info
+
+    return next(c for c in get_provider_info()["connection-types"] if c["connection-type"] == conn_type)
+
+
+def connection_form_widgets(hook_class: Any) -> dict[str, Any]:
+    """The connection form's extra fields for Airflow < 3.2, from the ``conn-fields`` metadata that 3.2+ reads.
+
+    Airflow 3.0 and 3.1 call the hook's ``get_connection_form_widgets()`` (with WTForms
+    stand-ins in the API server); 3.2+ reads the metadata and no longer calls it.
+    """
+    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms import StringField
+    from wtforms.validators import Optional, any_of
+
+    widgets: dict[str, Any] = {}
+    for name, field in _connection_type(hook_class.conn_type)["conn-fields"].items():
+        allowed = [v for v in field["schema"].get("enum", []) if v is not None]
+        validators = [Optional(), *([any_of(allowed)] if allowed else [])]
+        widgets[name] = StringField(
+            lazy_gettext(field["label"]),
+            widget=BS3TextFieldWidget(),
+            validators=validators,
+            description=field.get("description", ""),
+        )
+    return widgets
+
+
+def connection_field_behaviour(hook_class: Any) -> dict[str, Any]:
+    """The connection form's standard fields for Airflow < 3.2, from the ``ui-field-behaviour`` metadata."""
+    behaviour = _connection_type(hook_class.conn_type)["ui-field-behaviour"]
+    return {key.replace("-", "_"): value for key, value in behaviour.items()}
