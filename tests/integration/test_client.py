@@ -169,7 +169,9 @@ def test_429_with_opsgenies_real_headers_is_retried_within_the_budget(
     assert [r["status"] for r in pings] == [429, 429, 202]
 
 
-def test_the_emulators_429_carries_opsgenies_headers(client: HeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
+def test_the_emulators_429_carries_opsgenies_headers(
+    client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
+) -> None:
     opsgenie_emulator.set_faults({"kind": "rate_limit", "rate": 0.001, "burst": 0.5})
     response = client.session.get(client.base_url + "/v2/heartbeats", timeout=5)
     assert response.status_code == 429
@@ -273,7 +275,7 @@ def _race_a_dropped_create(
     def ours() -> None:
         try:
             outcome.append(call())
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
+        except BaseException as exc:
             failure.append(exc)
 
     thread = threading.Thread(target=ours)
