@@ -485,7 +485,7 @@ def test_the_key_never_appears_in_logs_errors_or_reprs(
 
 def test_bulk_ensure_under_a_rate_limit(client: HeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
     specs = [{"name": f"bulk-{i}", "interval": 1, "interval_unit": "hours"} for i in range(30)]
-    opsgenie_emulator.set_faults({"kind": "rate_limit", "rate": 40, "burst": 10, "period_in_sec": 1})
+    opsgenie_emulator.set_faults({"kind": "rate_limit", "rate": 40, "burst": 10})
     results = client.ensure_heartbeats(specs)
     assert [getattr(r, "action", r) for r in results] == ["created"] * 30
     assert 429 in [r["status"] for r in opsgenie_emulator.requests()]  # it was throttled, and recovered
