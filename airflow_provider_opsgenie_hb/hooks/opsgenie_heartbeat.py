@@ -49,7 +49,8 @@ def as_airflow_error(exc: HeartbeatError) -> HeartbeatError:
     """
     if isinstance(exc, AirflowException):
         return exc
-    copy = _airflow_class(type(exc)).__new__(_airflow_class(type(exc)), *exc.args)
+    cls = _airflow_class(type(exc))
+    copy = cls.__new__(cls, *exc.args)
     copy.__dict__.update(exc.__dict__)
     copy.__cause__ = exc
     return copy
