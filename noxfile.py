@@ -7,7 +7,6 @@ suite on it. ``nox -s "tests(airflow='3.1')"`` runs one; arguments after ``--`` 
 
 from __future__ import annotations
 
-
 import nox
 
 nox.options.default_venv_backend = "uv"

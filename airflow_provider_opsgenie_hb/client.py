@@ -2,21 +2,27 @@
 
 One ``requests.Session`` per client (keep-alive), connect/read timeouts on every
 attempt, retries with exponential backoff and jitter (tenacity) on 429, 5xx and
-connection failures, all inside one time budget per call.
+connection failures, all inside one time budget per call. The answer's body is read in
+pieces against the call's deadline, so a server that trickles it cannot hold a call past
+its budget. Deadlines set with :meth:`HeartbeatClient.deadline` belong to the thread (or
+task) that set them: one client may be shared between threads.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json as jsonlib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -25,7 +31,9 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_any
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential, wait_random
-from urllib3.exceptions import NameResolutionError
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+from urllib3.exceptions import NameResolutionError, ReadTimeoutError
+from urllib3.util import Timeout
 
 from airflow_provider_opsgenie_hb import __version__
 from airflow_provider_opsgenie_hb.errors import (
@@ -44,6 +52,7 @@ from airflow_provider_opsgenie_hb.errors import (
     HeartbeatValidationError,
 )
 from airflow_provider_opsgenie_hb.models import (
+    LEGACY_OWNER_MARKER,
     REQUIRED_ON_CREATE,
     Heartbeat,
     check_fields,
@@ -144,7 +153,8 @@ class Acknowledgement:
 
 @dataclass(frozen=True)
 class EnsureResult:
-    """What ensure did: ``created``, ``updated`` (with the changed fields) or ``unchanged``."""
+    """What ensure did: ``created``, ``updated`` (with the changed fields), ``unchanged``, or
+    ``conflict`` (exists with the fields in ``changed`` differing; only when asked not to update)."""
 
     action: str
     name: str
@@ -192,25 +202,79 @@ def _is_retryable(exc: BaseException) -> bool:
 
 
 def _retry_after_seconds(response: requests.Response) -> float | None:
-    """``Retry-After`` (seconds or HTTP date), else OpsGenie's ``X-RateLimit-Period-In-Sec``."""
+    """``Retry-After`` in seconds (a number or an HTTP date); None when absent or unreadable."""
     value = response.headers.get("Retry-After")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-            except (TypeError, ValueError):
-                pass
-    period = response.headers.get("X-RateLimit-Period-In-Sec")
+    if not value:
+        return None
     try:
-        return float(period) if period else None
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _rate_limit_period(response: requests.Response) -> float | None:
+    """``X-RateLimit-Period-In-Sec``: the length of the window that was exceeded (60 for a
+    per-minute limit). It bounds how long a wait can usefully be; it is not a wait."""
+    try:
+        period = float(response.headers.get("X-RateLimit-Period-In-Sec") or "")
     except ValueError:
         return None
+    return period if period > 0 else None
+
+
+@lru_cache(maxsize=1024)
+def _heartbeat_path(name: str, action: str | None) -> str:
+    """``/v2/heartbeats/{name}[/{action}]``, the name checked once and encoded as one segment."""
+    _check_name(name)
+    path = "/v2/heartbeats/" + quote(name, safe="")
+    return f"{path}/{action}" if action else path
 
 
 def _check_name(name: Any) -> None:
     check_fields("invalid heartbeat", {"name": name}, required=("name",))
+
+
+class _PastDeadline(stop_base):
+    """Stop when the next attempt could only start at or after the call's deadline."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        deadline: float = retry_state.kwargs["deadline"]
+        return time.monotonic() + (retry_state.upcoming_sleep or 0.0) >= deadline
+
+
+def _log_retry(retry_state: RetryCallState) -> None:
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    log.info(
+        "%s %s failed (%s); retry %d in %.2fs",
+        retry_state.kwargs["method"],
+        retry_state.kwargs["path"],
+        exc,
+        retry_state.attempt_number,
+        retry_state.upcoming_sleep,
+    )
+
+
+_BACKOFF = wait_exponential(multiplier=0.2, max=8.0) + wait_random(0, 0.3)
+
+
+def _wait(retry_state: RetryCallState) -> float:
+    """Exponential backoff with jitter. A 429 waits its ``Retry-After`` when it has one (the
+    stop gives up when that does not fit in the deadline); otherwise the backoff, never
+    longer than the rate-limit window it names."""
+    backoff = float(_BACKOFF(retry_state))
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    if isinstance(exc, HeartbeatRateLimitedError):
+        if exc.retry_after is not None:
+            return exc.retry_after
+        if exc.period is not None:
+            return min(backoff, exc.period)
+    return backoff
+
+
+_READ_CHUNK = 64 * 1024
 
 
 class HeartbeatClient:
@@ -260,8 +324,18 @@ class HeartbeatClient:
         self.read_timeout = float(read_timeout)
         self.time_budget = float(time_budget)
         self.max_attempts = max_attempts
-        self._overall_deadline: float | None = None
-        self._backoff = wait_exponential(multiplier=0.2, max=8.0) + wait_random(0, 0.3)
+        # One per client, so two clients' deadline blocks stay apart; a ContextVar, so each
+        # thread (or task) sees its own.
+        self._deadline: ContextVar[float | None] = ContextVar("heartbeat_client_deadline", default=None)
+        # Built once: tenacity keeps each call's state in the call and in thread-locals.
+        self._retrying = Retrying(
+            retry=retry_if_exception(_is_retryable),
+            wait=_wait,
+            stop=stop_any(stop_after_attempt(max_attempts), _PastDeadline()),
+            before_sleep=_log_retry,
+            reraise=True,
+            sleep=time.sleep,
+        )
         self.session = requests.Session()
         self.session.auth = _GenieKeyAuth(api_key)
         self.session.headers["User-Agent"] = f"airflow-provider-opsgenie-hb/{__version__}"
@@ -289,13 +363,18 @@ class HeartbeatClient:
 
     @contextmanager
     def deadline(self, seconds: float) -> Iterator[None]:
-        """Bound every call made inside the block by one overall deadline, retries included."""
-        previous = self._overall_deadline
-        self._overall_deadline = time.monotonic() + seconds
+        """Bound every call made inside the block by one overall deadline, retries included.
+
+        The deadline belongs to the current thread (or asyncio task): calls made by other
+        threads through the same client keep their own. A nested block can only shorten it.
+        """
+        until = time.monotonic() + seconds
+        outer = self._deadline.get()
+        token = self._deadline.set(until if outer is None else min(outer, until))
         try:
             yield
         finally:
-            self._overall_deadline = previous
+            self._deadline.reset(token)
 
     # ------------------------------------------------------------------ endpoints
 
@@ -325,17 +404,37 @@ class HeartbeatClient:
             "alert_priority": alert_priority,
         }
         self._validate(fields, required=REQUIRED_ON_CREATE)
+        return self._create_or_read_back(fields)[0]
+
+    def _create_or_read_back(self, fields: Mapping[str, Any]) -> tuple[Heartbeat, bool]:
+        """Create; returns the heartbeat and whether this call's 201 confirmed the creation.
+
+        A retried create that meets a 409 after an attempt that may have reached the service
+        reads the heartbeat back: when it has the settings asked for it is returned (most
+        likely our own first attempt, but it cannot be told apart from someone else's
+        identical one); when it differs, someone else created it and the 409 stands, with
+        ``current`` and ``differences`` on the error.
+        """
         attempts: list[HeartbeatError] = []
         try:
-            return self._create(fields, attempts)
-        except HeartbeatAlreadyExistsError:
-            # A retried create whose earlier attempt may have reached the server: the 409
-            # is most likely our own first attempt. Read it back rather than fail or
-            # create twice.
+            return self._create(fields, attempts), True
+        except HeartbeatAlreadyExistsError as exc:
             if not any(e.maybe_processed for e in attempts[:-1]):
                 raise
+            name = fields["name"]
             log.info("create of heartbeat %r was retried and found it present; reading it back", name)
-            return self.get_heartbeat(name)
+            current = self.get_heartbeat(name)
+            differences = current.differences(fields)
+            if differences:
+                raise HeartbeatAlreadyExistsError(
+                    f"{exc.message}: a retried create found it with other settings than asked for "
+                    f"({', '.join(sorted(differences))}), so someone else created it",
+                    status=exc.status,
+                    request_id=exc.request_id,
+                    current=current,
+                    differences=differences,
+                ) from exc
+            return current, False
 
     def _create(self, fields: Mapping[str, Any], attempts: list[HeartbeatError]) -> Heartbeat:
         body = to_api_fields(fields)
@@ -407,12 +506,19 @@ class HeartbeatClient:
         alert_tags: list[str] | tuple[str, ...] | None = None,
         alert_priority: str | None = None,
         marker: str | None = None,
+        update_existing: bool = True,
     ) -> EnsureResult:
         """Create the heartbeat, or update the fields that differ; nothing when it matches.
 
         Fields left as ``None`` are not compared (OpsGenie's defaults stand); ``enabled=None``
-        leaves the enabled state alone (a heartbeat created here starts enabled). ``marker``
-        is an ownership tag put beside ``alert_tags`` when this call creates the heartbeat.
+        leaves the enabled state alone (a heartbeat created here starts enabled). ``created``
+        only when this call's create was confirmed by the service; a retried create that
+        finds the heartbeat already holding these settings says ``unchanged``.
+
+        ``marker`` is an ownership tag: put beside ``alert_tags`` when this call creates the
+        heartbeat, and needed on an existing one before this call changes it. A heartbeat that
+        exists with other settings is left alone and reported as ``conflict`` (with the
+        differing fields in ``changed``) when it lacks the marker, or with ``update_existing=False``.
         """
         wanted: dict[str, Any] = {
             "name": name,
@@ -433,13 +539,20 @@ class HeartbeatClient:
             current = self.get_heartbeat(name)
         except HeartbeatNotFoundError:
             try:
-                self.create_heartbeat(**to_create)
-                return EnsureResult("created", name, {k: v for k, v in to_create.items() if v is not None})
-            except HeartbeatAlreadyExistsError:
-                current = self.get_heartbeat(name)  # created concurrently: compare with that one
+                _, confirmed = self._create_or_read_back(to_create)
+            except HeartbeatAlreadyExistsError as exc:
+                # Created by someone else meanwhile: compare with what the service holds.
+                current = exc.current or self.get_heartbeat(name)
+            else:
+                if confirmed:
+                    return EnsureResult("created", name, {k: v for k, v in to_create.items() if v is not None})
+                return EnsureResult("unchanged", name, {})
         changed = current.differences(wanted)
         if not changed:
             return EnsureResult("unchanged", name, {})
+        owned = marker is None or marker in current.alert_tags or LEGACY_OWNER_MARKER in current.alert_tags
+        if not update_existing or not owned:
+            return EnsureResult("conflict", name, changed)
         self.update_heartbeat(name, **changed)
         return EnsureResult("updated", name, changed)
 
@@ -465,8 +578,11 @@ class HeartbeatClient:
             except HeartbeatError as exc:
                 return exc
 
+        # Each worker runs in a copy of the caller's context, so a deadline block around
+        # this call bounds the workers' calls too.
+        contexts = [copy_context() for _ in specs]
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="opsgenie-ensure") as pool:
-            return list(pool.map(ensure, specs))
+            return list(pool.map(lambda context, spec: context.run(ensure, spec), contexts, specs))
 
     # ------------------------------------------------------------------ plumbing
 
@@ -476,9 +592,9 @@ class HeartbeatClient:
 
     @staticmethod
     def _path(name: str, action: str | None = None) -> str:
-        _check_name(name)
-        path = "/v2/heartbeats/" + quote(name, safe="")
-        return f"{path}/{action}" if action else path
+        if not isinstance(name, str):
+            _check_name(name)  # raises, naming the field
+        return _heartbeat_path(name, action)
 
     def _heartbeat(self, payload: dict[str, Any], envelope: str | None = "data") -> Heartbeat:
         """The heartbeat in an answer: under ``data`` (OpsGenie), or the answer itself (``envelope=None``)."""
@@ -510,15 +626,8 @@ class HeartbeatClient:
 
     def _call_deadline(self) -> float:
         deadline = time.monotonic() + self.time_budget
-        if self._overall_deadline is not None:
-            deadline = min(deadline, self._overall_deadline)
-        return deadline
-
-    def _wait(self, state: RetryCallState) -> float:
-        backoff = float(self._backoff(state))
-        exc = state.outcome.exception() if state.outcome else None
-        hint = getattr(exc, "retry_after", None)
-        return max(backoff, hint) if hint else backoff
+        outer = self._deadline.get()
+        return deadline if outer is None or outer > deadline else outer
 
     def _request(
         self,
@@ -530,29 +639,35 @@ class HeartbeatClient:
         attempts: list[HeartbeatError] | None = None,
         params: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        deadline = self._call_deadline()
-        tried = attempts if attempts is not None else []
-
-        class past_deadline(stop_base):
-            def __call__(self, state: RetryCallState) -> bool:
-                return time.monotonic() + (state.upcoming_sleep or 0.0) >= deadline
-
-        def attempt() -> dict[str, Any]:
-            try:
-                return self._send(method, path, json, ok, deadline, params)
-            except HeartbeatError as exc:
-                tried.append(exc)
-                raise
-
-        retrying = Retrying(
-            retry=retry_if_exception(_is_retryable),
-            wait=self._wait,
-            stop=stop_any(stop_after_attempt(self.max_attempts), past_deadline()),
-            before_sleep=_log_retry(method, path),
-            reraise=True,
-            sleep=time.sleep,
+        """One call: attempts until success, a final error, the attempt limit or the deadline."""
+        return self._retrying(
+            self._attempt,
+            method=method,
+            path=path,
+            json=json,
+            ok=ok,
+            params=params,
+            deadline=self._call_deadline(),
+            attempts=attempts,
         )
-        return retrying(attempt)
+
+    def _attempt(
+        self,
+        *,
+        method: str,
+        path: str,
+        json: Mapping[str, Any] | None,
+        ok: int,
+        params: Mapping[str, Any] | None,
+        deadline: float,
+        attempts: list[HeartbeatError] | None,
+    ) -> dict[str, Any]:
+        try:
+            return self._send(method, path, json, ok, deadline, params)
+        except HeartbeatError as exc:
+            if attempts is not None:
+                attempts.append(exc)
+            raise
 
     def _send(
         self,
@@ -566,30 +681,80 @@ class HeartbeatClient:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise HeartbeatTimeoutError(f"{method} {path}: the time budget ran out before the request was sent")
-        timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
-        started = time.monotonic()
+        connect, read = min(self.connect_timeout, remaining), min(self.read_timeout, remaining)
+        # total: the read timeout shrinks by the time connecting took.
+        timeout = Timeout(total=remaining, connect=connect, read=read)
         try:
-            response = self.session.request(method, self.base_url + path, json=json, params=params, timeout=timeout)
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                json=json,
+                params=params,
+                timeout=timeout,  # type: ignore[arg-type]  # requests hands a urllib3 Timeout on as it is
+                stream=True,
+            )
         except requests.exceptions.RequestException as exc:
-            raise _connection_error(method, path, exc, timeout) from None
-        elapsed = time.monotonic() - started
+            raise _connection_error(method, path, exc, (connect, read)) from None
+        # The status line and headers were read under the read timeout, one socket read at a
+        # time: a server that trickles its *headers* a byte at a time stays within each read's
+        # timeout and out of reach of requests' API. Callers that need a hard bound against
+        # that run the call in a worker thread they can abandon.
+        try:
+            payload = self._read_body(response, deadline, method, path)
+        except HeartbeatError:
+            response.close()  # drop a connection whose answer is cut off or still arriving
+            raise
         request_id = response.headers.get("X-Request-ID")
-        log.debug("%s %s -> %s in %.3fs (requestId %s)", method, path, response.status_code, elapsed, request_id)
-        body = _json_or_none(response)
+        status = response.status_code
+        log.debug("%s %s -> %s (requestId %s)", method, path, status, request_id)
+        body = _json_or_none(payload)
         if isinstance(body, dict) and isinstance(body.get("requestId"), str):
             request_id = body["requestId"]
-        if response.status_code == ok == 204:
+        if status == ok == 204:
             return {"requestId": request_id} if request_id else {}
-        if response.status_code == ok:
+        if status == ok:
             if not isinstance(body, dict):
                 raise HeartbeatResponseError(
-                    f"{method} {path}: HTTP {response.status_code} but the body is not a JSON object "
+                    f"{method} {path}: HTTP {status} but the body is not a JSON object "
                     f"(Content-Type {response.headers.get('Content-Type')!r})",
-                    status=response.status_code,
+                    status=status,
                     request_id=request_id,
                 )
             return body
         raise _error_for(method, path, response, body, request_id)
+
+    def _read_body(self, response: requests.Response, deadline: float, method: str, path: str) -> bytes:
+        """The whole body, read in pieces: each read waits at most what is left of the deadline."""
+        raw = response.raw
+        connection = getattr(raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        chunks: list[bytes] = []
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _body_timeout(method, path, "the time budget ran out while the answer was arriving")
+                if sock is not None:
+                    sock.settimeout(min(self.read_timeout, remaining))
+                chunk = raw.read1(_READ_CHUNK)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        except (ReadTimeoutError, TimeoutError):
+            raise _body_timeout(method, path, "the answer stopped arriving before the deadline") from None
+        except (Urllib3HTTPError, OSError) as exc:
+            innermost = _causes(exc)[-1]
+            err = HeartbeatConnectionError(
+                f"{method} {path}: connection failed mid-reply: {type(innermost).__name__}: {innermost}"
+            )
+            err.maybe_processed = True
+            raise err from None
+
+
+def _body_timeout(method: str, path: str, what: str) -> HeartbeatTimeoutError:
+    err = HeartbeatTimeoutError(f"{method} {path}: {what}")
+    err.maybe_processed = True
+    return err
 
 
 def _error_for(
@@ -613,16 +778,22 @@ def _error_for(
         return HeartbeatServerError(text, status=status, request_id=request_id)
     if status == 429:
         return HeartbeatRateLimitedError(
-            text, status=status, request_id=request_id, retry_after=_retry_after_seconds(response)
+            text,
+            status=status,
+            request_id=request_id,
+            retry_after=_retry_after_seconds(response),
+            period=_rate_limit_period(response),
         )
     cls = _STATUS_ERRORS.get(status, HeartbeatRequestError)
     return cls(text, status=status, request_id=request_id, errors=errors)
 
 
-def _json_or_none(response: requests.Response) -> Any:
+def _json_or_none(payload: bytes) -> Any:
+    if not payload:
+        return None
     try:
-        return response.json()
-    except ValueError:
+        return jsonlib.loads(payload)
+    except ValueError:  # UnicodeDecodeError included
         return None
 
 
@@ -667,21 +838,6 @@ def _connection_error(
     # Refused: the request never left. Reset or closed mid-reply: it may have been processed.
     err.maybe_processed = not any(isinstance(c, ConnectionRefusedError) for c in causes)
     return err
-
-
-def _log_retry(method: str, path: str) -> Callable[[RetryCallState], None]:
-    def before_sleep(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        log.info(
-            "%s %s failed (%s); retry %d in %.2fs",
-            method,
-            path,
-            exc,
-            state.attempt_number,
-            state.upcoming_sleep,
-        )
-
-    return before_sleep
 
 
 JSM_BASE_URL = "https://api.atlassian.com"

@@ -2,12 +2,16 @@
 
 Every error is a :class:`HeartbeatError`. Its message carries the HTTP status and
 OpsGenie's ``requestId`` where there was a response, and never the API key. The hook
-re-raises them as the same classes mixed with ``AirflowException``.
+raises the same classes mixed with ``AirflowException``, from the client's error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_opsgenie_hb.models import Heartbeat
 
 
 class HeartbeatError(Exception):
@@ -63,17 +67,40 @@ class HeartbeatNotFoundError(HeartbeatError):
 
 
 class HeartbeatAlreadyExistsError(HeartbeatError):
-    """409: a heartbeat of that name already exists."""
+    """409: a heartbeat of that name already exists.
+
+    After a retried create, ``current`` is the heartbeat the service holds and
+    ``differences`` the fields it has other than asked for (someone else created it).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        current: Heartbeat | None = None,
+        differences: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.current = current
+        self.differences: dict[str, Any] = dict(differences or {})
+        super().__init__(message, **kwargs)
 
 
 class HeartbeatRateLimitedError(HeartbeatError):
-    """429: rate limited, and retrying would not fit in the time budget."""
+    """429: rate limited, and retrying would not fit in the time budget.
+
+    ``retry_after``: the ``Retry-After`` header in seconds, when the service sent one.
+    ``period``: ``X-RateLimit-Period-In-Sec``, the length of the rate-limit window (not a wait).
+    """
 
     retryable = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, period: float | None = None, **kwargs: Any
+    ) -> None:
         self.retry_after = retry_after
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.period = period
+        super().__init__(message, **kwargs)
 
 
 class HeartbeatServerError(HeartbeatError):

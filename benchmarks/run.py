@@ -131,29 +131,37 @@ def bare_server() -> Iterator[str]:
 
 
 def ping_overhead(emulator: EmulatorHandle, pings: int = 2000) -> dict[str, Any]:
-    """2,000 pings through the hook vs 2,000 plain requests.Session calls to the same URL."""
-    url, api_key = emulator.url, emulator.api_key
+    """2,000 pings through the hook vs 2,000 bare ``requests.Session`` POSTs of the same request
+    (same URL, same GenieKey header), alternating, the emulator in its own process as a real
+    server would be: in the benchmark's process the server's share of each ping would hide
+    the client's own work."""
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
-    os.environ["AIRFLOW_CONN_BENCH"] = emulator.connection_json()
-    hook = OpsgenieHeartbeatHook("bench")
-    hook.ping_heartbeat("bench")  # connection read, session open
-    session = requests.Session()
-    session.headers["Authorization"] = f"GenieKey {api_key}"
-    ping_url = f"{url}/v2/heartbeats/bench/ping"
-    session.post(ping_url)
-    ratios, hook_times, plain_times = [], [], []
-    for _ in range(REPEATS):
-        plain = timed(lambda: [session.post(ping_url) for _ in range(pings)])
-        hooked = timed(lambda: [hook.ping_heartbeat("bench") for _ in range(pings)])
-        ratios.append(hooked / plain)
-        hook_times.append(hooked)
-        plain_times.append(plain)
+    with emulator_process(emulator.api_key) as server:
+        url, api_key = server.url, server.api_key
+        os.environ["AIRFLOW_CONN_BENCH"] = server.connection_json()
+        hook = OpsgenieHeartbeatHook("bench")
+        hook.ping_heartbeat("bench")  # connection read, session open
+        session = requests.Session()
+        session.headers["Authorization"] = f"GenieKey {api_key}"
+        ping_url = f"{url}/v2/heartbeats/bench/ping"
+        session.post(ping_url)
+        # Short alternating blocks, so both sides meet the same load from other processes on a
+        # shared machine; the median of the per-block ratios.
+        block = 100
+        ratios, hook_times, plain_times = [], [], []
+        for _ in range(REPEATS * pings // block):
+            plain = timed(lambda: [session.post(ping_url) for _ in range(block)])
+            hooked = timed(lambda: [hook.ping_heartbeat("bench") for _ in range(block)])
+            ratios.append(hooked / plain)
+            hook_times.append(hooked)
+            plain_times.append(plain)
     return {
         "ping_overhead_ratio": round(statistics.median(ratios), 3),
-        "hook_ping_ms": round(statistics.median(hook_times) / pings * 1000, 3),
-        "baseline_requests_session_ping_ms": round(statistics.median(plain_times) / pings * 1000, 3),
-        "goal": "<= 1.10",
+        "hook_ping_ms": round(statistics.median(hook_times) / block * 1000, 3),
+        "baseline_requests_session_ping_ms": round(statistics.median(plain_times) / block * 1000, 3),
+        "emulator": "its own process",
+        "goal": "<= 1.05",
     }
 
 

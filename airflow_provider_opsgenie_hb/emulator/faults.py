@@ -5,7 +5,7 @@ A fault is a dict (as posted to ``/_emulator/faults``)::
     {"kind": "status", "status": 503, "endpoint": "ping", "times": 2}
     {"kind": "status", "status": 500, "share": 0.3, "seed": 7}
     {"kind": "status", "status": 429, "headers": {"Retry-After": "1"}, "times": 1}
-    {"kind": "rate_limit", "rate": 50, "burst": 50, "period_in_sec": 1}
+    {"kind": "rate_limit", "rate": 50, "burst": 50}
     {"kind": "latency", "seconds": 2.5}
     {"kind": "drop"}                       # reply cut off mid-body (request processed)
     {"kind": "body", "status": 200, "body": "<html>oops</html>", "content_type": "text/html"}
@@ -15,6 +15,12 @@ A fault is a dict (as posted to ``/_emulator/faults``)::
 ``share`` applies it to that fraction of them (seeded, so runs repeat); with
 neither it applies to every matching request. ``process`` says whether the request is
 carried out before the fault answers (default: true for ``drop``, false otherwise).
+
+A 429 (``rate_limit``, or ``status`` 429) carries OpsGenie's own headers:
+``X-RateLimit-State: THROTTLED``, ``X-RateLimit-Reason`` (``reason``, default ``ACCOUNT``)
+and ``X-RateLimit-Period-In-Sec`` (``period_in_sec``, default 60: the per-minute window, the
+length of the window and not a wait). ``Retry-After`` only when ``retry_after`` (or a header)
+is given: OpsGenie does not document it.
 """
 
 from __future__ import annotations
@@ -47,7 +53,8 @@ class Fault:
     seconds: float = 0.0
     rate: float = 0.0
     burst: float = 0.0
-    period_in_sec: int = 1
+    period_in_sec: int = 60
+    reason: str = "ACCOUNT"
     retry_after: float | None = None
     process: bool = False
     _rng: random.Random = field(default_factory=random.Random, repr=False)
@@ -78,6 +85,7 @@ class Fault:
             "rate",
             "burst",
             "period_in_sec",
+            "reason",
             "retry_after",
             "process",
         }
@@ -96,7 +104,8 @@ class Fault:
             seconds=float(spec.get("seconds", 0.0)),
             rate=float(spec.get("rate", 0.0)),
             burst=float(spec.get("burst") or spec.get("rate") or 0.0),
-            period_in_sec=int(spec.get("period_in_sec", 1)),
+            period_in_sec=int(spec.get("period_in_sec", 60)),
+            reason=str(spec.get("reason", "ACCOUNT")),
             retry_after=spec.get("retry_after"),
             process=bool(spec.get("process", kind == "drop")),
         )
@@ -136,7 +145,7 @@ class Fault:
     def rate_limit_headers(self) -> dict[str, str]:
         headers = {
             "X-RateLimit-State": "THROTTLED",
-            "X-RateLimit-Reason": "ACCOUNT",
+            "X-RateLimit-Reason": self.reason,
             "X-RateLimit-Period-In-Sec": str(self.period_in_sec),
         }
         if self.retry_after is not None:

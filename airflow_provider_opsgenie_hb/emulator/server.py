@@ -15,14 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from airflow_provider_opsgenie_hb.emulator import jsm
+from airflow_provider_opsgenie_hb.emulator import jsm, rules
 from airflow_provider_opsgenie_hb.emulator.faults import RATE_LIMIT_MESSAGE, Fault, FaultSet, FaultSpecError
 from airflow_provider_opsgenie_hb.emulator.state import EmulatorState
-from airflow_provider_opsgenie_hb.models import API_FIELD_NAMES, REQUIRED_ON_CREATE, field_problems
 
 log = logging.getLogger(__name__)
 
-_SNAKE = {camel: snake for snake, camel in API_FIELD_NAMES.items()}
 _PING_METHODS = ("GET", "POST", "PUT", "PATCH", "HEAD")
 _REQUEST_LOG_SIZE = 10_000
 DEFAULT_JSM_EMAIL = "emulator@example.com"
@@ -275,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
         if endpoint == "list":
             return jsm.list_page(state, team, jsm.query_params(urlsplit(self.path).query), urlsplit(self.path).path)
         if endpoint == "create":
-            fields = self._fields(body, required=("name", "interval", "interval_unit"), jsm_errors=True)
+            fields = self._fields(body, required=("name", "interval", "intervalUnit"), jsm_errors=True)
             fields.setdefault("enabled", False)  # JSM's default, unlike OpsGenie
             entry["name"] = fields["name"]
             with state.lock:
@@ -313,7 +311,7 @@ class _Handler(BaseHTTPRequestHandler):
                 items = [state.public(hb) for hb in state.heartbeats.values()]
             return 200, {"data": {"heartbeats": items}}
         if endpoint == "create":
-            fields = self._fields(body, required=REQUIRED_ON_CREATE)
+            fields = self._fields(body, required=rules.REQUIRED_ON_CREATE)
             entry["name"] = fields["name"]
             with state.lock:
                 if fields["name"] in state.heartbeats:
@@ -344,18 +342,14 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Answer(400, {"message": "Request body could not be parsed as JSON"}) from None
         if not isinstance(data, dict):
             raise _Answer(400, {"message": "Request body must be a JSON object"})
-        known = {_SNAKE[k]: v for k, v in data.items() if k in _SNAKE}
-        problems = field_problems(known, required=required)
+        problems = rules.problems(data, required=required)
         if problems and jsm_errors:
-            raise _Answer(
-                422, {"errors": [{"title": f"{k} {v}", "code": API_FIELD_NAMES[k]} for k, v in problems.items()]}
-            )
+            raise _Answer(422, {"errors": [{"title": f"{k} {v}", "code": k} for k, v in problems.items()]})
         if problems:
-            errors = {API_FIELD_NAMES[k]: v for k, v in problems.items()}
             raise _Answer(
-                422, {"message": "Request body is not processable. Please check the errors.", "errors": errors}
+                422, {"message": "Request body is not processable. Please check the errors.", "errors": problems}
             )
-        return {API_FIELD_NAMES[k]: v for k, v in known.items() if v is not None}
+        return {k: data[k] for k in rules.FIELDS if data.get(k) is not None}
 
     def _fault(self, fault: Fault, request_id: str) -> None:
         if fault.kind == "rate_limit":

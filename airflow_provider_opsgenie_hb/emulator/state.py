@@ -6,11 +6,10 @@ import json
 import sqlite3
 import threading
 import time
+from datetime import datetime, timezone
 from typing import Any
 
-import pendulum
-
-from airflow_provider_opsgenie_hb.models import DEFAULT_ALERT_PRIORITY, format_ping_time
+from airflow_provider_opsgenie_hb.emulator.rules import DEFAULT_ALERT_PRIORITY
 
 _UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
 # Internal bookkeeping kept beside the API fields, never shown to clients.
@@ -19,7 +18,9 @@ _PINGED = "_lastPing"
 
 
 def _iso(epoch: float) -> str:
-    return format_ping_time(pendulum.from_timestamp(epoch, tz="UTC"))
+    """ISO-8601 UTC with milliseconds, as OpsGenie writes it: ``2025-02-20T14:00:05.533Z``."""
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class EmulatorState:

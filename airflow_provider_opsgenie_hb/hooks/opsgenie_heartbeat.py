@@ -30,29 +30,48 @@ if TYPE_CHECKING:
 _AIRFLOW_ERRORS: dict[type[HeartbeatError], type[HeartbeatError]] = {}
 
 
+def _airflow_class(cls: type[HeartbeatError]) -> type[HeartbeatError]:
+    """The client's error class mixed with ``AirflowException`` (one per class, same name)."""
+    mixed = _AIRFLOW_ERRORS.get(cls)
+    if mixed is None:
+        mixed = type(
+            cls.__name__, (cls, AirflowException), {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        )
+        _AIRFLOW_ERRORS[cls] = mixed
+    return mixed
+
+
 def as_airflow_error(exc: HeartbeatError) -> HeartbeatError:
-    """Make a client error an ``AirflowException`` too, keeping its class, message and traceback.
+    """An ``AirflowException`` copy of a client error: same class name, message and attributes.
 
-    ``except HeartbeatNotFoundError`` and ``except AirflowException`` both catch the result.
+    ``except HeartbeatNotFoundError`` and ``except AirflowException`` both catch the result;
+    the client's error is its ``__cause__``. The client's error itself is left as it is.
     """
-    cls = type(exc)
-    if not issubclass(cls, AirflowException):
-        mixed = _AIRFLOW_ERRORS.get(cls)
-        if mixed is None:
-            mixed = type(
-                cls.__name__, (cls, AirflowException), {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
-            )
-            _AIRFLOW_ERRORS[cls] = mixed
-        exc.__class__ = mixed
-    return exc
+    if isinstance(exc, AirflowException):
+        return exc
+    cls = _airflow_class(type(exc))
+    copy = cls.__new__(cls, *exc.args)
+    copy.__dict__.update(exc.__dict__)
+    copy.__cause__ = exc
+    return copy
 
 
-@contextmanager
-def airflow_errors() -> Iterator[None]:
-    try:
-        yield
-    except HeartbeatError as exc:
-        raise as_airflow_error(exc) from exc.__cause__
+class _AirflowErrors:
+    """``with airflow_errors():`` raises a client error as its Airflow-flavoured class, from it."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, HeartbeatError) and not isinstance(exc, AirflowException):
+            raise as_airflow_error(exc) from exc
+
+
+_AIRFLOW_ERRORS_BLOCK = _AirflowErrors()
+
+
+def airflow_errors() -> _AirflowErrors:
+    return _AIRFLOW_ERRORS_BLOCK
 
 
 JSM_CONN_TYPE = "jsm_ops_heartbeat"

@@ -349,9 +349,20 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         key = record.fact("ensured", *scope, fields)
         if pinged and record.is_recorded(key):
             return
-        result = hook.ensure_heartbeat(**fields, marker=owner_marker())
-        interval = f"{fields['interval']} {fields['interval_unit']}"
-        log.info("OpsGenie heartbeat %r %s (interval %s)", name, result.action, interval)
+        marker = owner_marker()
+        result = hook.ensure_heartbeat(**fields, marker=marker)
+        if result.action == "conflict":
+            log.warning(
+                "OpsGenie heartbeat %r exists without this deployment's marker %r (made by hand, or another "
+                "deployment's): ensure left it unchanged (it differs in %s). Adopt it with "
+                "`opsgenie-heartbeat sync --adopt`, or drop ensure=True.",
+                name,
+                marker,
+                ", ".join(sorted(result.changed)),
+            )
+        else:
+            interval = f"{fields['interval']} {fields['interval_unit']}"
+            log.info("OpsGenie heartbeat %r %s (interval %s)", name, result.action, interval)
         if result.action == "created" or not pinged:  # the first ping reached no heartbeat
             self._ping(hook, name)
         record.record(key)

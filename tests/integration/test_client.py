@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pendulum
 import pytest
+import requests
 
 from airflow_provider_opsgenie_hb.client import HeartbeatClient, HeartbeatStatus, resolve_base_url
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
@@ -152,12 +156,30 @@ def test_validation_happens_before_anything_is_sent(client: HeartbeatClient, ops
 # ---------------------------------------------------------------------------- retries
 
 
-def test_429_with_rate_limit_headers_is_retried(client: HeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
+def test_429_with_opsgenies_real_headers_is_retried_within_the_budget(
+    client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
+) -> None:
+    """OpsGenie's 429 names a 60 s window; that is no wait: back off briefly and try again."""
     client.create_heartbeat(name="r", interval=1, interval_unit="hours")
     opsgenie_emulator.set_faults({"kind": "status", "status": 429, "times": 2, "endpoint": "ping"})
+    started = time.monotonic()
     client.ping_heartbeat("r")
-    statuses = [r["status"] for r in opsgenie_emulator.requests() if r["endpoint"] == "ping"]
-    assert statuses == [429, 429, 202]
+    assert time.monotonic() - started < 5  # exponential backoff, not the 60 s window
+    pings = [r for r in opsgenie_emulator.requests() if r["endpoint"] == "ping"]
+    assert [r["status"] for r in pings] == [429, 429, 202]
+
+
+def test_the_emulators_429_carries_opsgenies_headers(
+    client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
+) -> None:
+    opsgenie_emulator.set_faults({"kind": "rate_limit", "rate": 0.001, "burst": 0.5})
+    response = client.session.get(client.base_url + "/v2/heartbeats", timeout=5)
+    assert response.status_code == 429
+    assert response.headers["X-RateLimit-State"] == "THROTTLED"
+    assert response.headers["X-RateLimit-Reason"] == "ACCOUNT"
+    assert response.headers["X-RateLimit-Period-In-Sec"] == "60"
+    assert "Retry-After" not in response.headers
+    assert response.json()["message"].startswith("You are making too many requests!")
 
 
 def test_retry_after_is_honoured(client: HeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
@@ -167,15 +189,28 @@ def test_retry_after_is_honoured(client: HeartbeatClient, opsgenie_emulator: Emu
     assert time.monotonic() - started >= 1.0
 
 
-def test_rate_limit_longer_than_the_budget_fails_fast(opsgenie_emulator: EmulatorHandle) -> None:
-    client = HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=3)
-    opsgenie_emulator.set_faults({"kind": "rate_limit", "rate": 0.001, "burst": 0.5, "period_in_sec": 60})
+def test_a_retry_after_beyond_the_budget_gives_up_at_once(opsgenie_emulator: EmulatorHandle) -> None:
+    client = HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=2)
+    opsgenie_emulator.set_faults({"kind": "status", "status": 429, "headers": {"Retry-After": "30"}})
     started = time.monotonic()
     with pytest.raises(HeartbeatRateLimitedError) as err:
         client.list_heartbeats()
-    assert time.monotonic() - started < 3
-    assert err.value.retry_after == 60
+    assert time.monotonic() - started < 1  # waiting could not help: no point spending the budget
+    assert (err.value.retry_after, err.value.period) == (30, 60)
     assert len(opsgenie_emulator.requests()) == 1
+
+
+def test_a_burst_of_429s_longer_than_the_budget_ends_cleanly_within_it(opsgenie_emulator: EmulatorHandle) -> None:
+    client = HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=2, max_attempts=50)
+    opsgenie_emulator.set_faults({"kind": "rate_limit", "rate": 0.001, "burst": 0.5})
+    started = time.monotonic()
+    with pytest.raises(HeartbeatRateLimitedError) as err:
+        client.list_heartbeats()
+    elapsed = time.monotonic() - started
+    assert elapsed < 2 * 1.05 + 0.1
+    assert err.value.period == 60
+    assert err.value.retry_after is None
+    assert len(opsgenie_emulator.requests()) >= 3  # it did retry, several times, inside the budget
 
 
 def test_503_is_retried_then_succeeds(client: HeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
@@ -223,6 +258,104 @@ def test_a_first_409_is_still_an_error(client: HeartbeatClient) -> None:
     client.create_heartbeat(name="taken", interval=3, interval_unit="hours")
     with pytest.raises(HeartbeatAlreadyExistsError):
         client.create_heartbeat(name="taken", interval=3, interval_unit="hours")
+
+
+THEIRS = {"interval": 5, "intervalUnit": "days", "enabled": False, "alertPriority": "P5"}
+
+
+def _race_a_dropped_create(
+    opsgenie_emulator: EmulatorHandle, call: Callable[[], Any]
+) -> tuple[Any, BaseException | None]:
+    """Our first create is dropped before the service acts on it; before our retry, another
+    party creates the same name with its own settings."""
+    opsgenie_emulator.set_faults({"kind": "drop", "times": 1, "endpoint": "create", "process": False})
+    outcome: list[Any] = []
+    failure: list[BaseException] = []
+
+    def ours() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=ours)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not any(r["status"] == "dropped" for r in opsgenie_emulator.requests()):
+        assert time.monotonic() < deadline, "our create never reached the emulator"
+        time.sleep(0.01)
+    # The client backs off at least 0.2 s before its retry: the other party is faster.
+    theirs = requests.post(
+        opsgenie_emulator.url + "/v2/heartbeats",
+        json={"name": "raced", **THEIRS},
+        headers={"Authorization": f"GenieKey {opsgenie_emulator.api_key}"},
+        timeout=5,
+    )
+    assert theirs.status_code == 201
+    thread.join(10)
+    return (outcome[0] if outcome else None), (failure[0] if failure else None)
+
+
+def test_a_retried_create_into_someone_elses_heartbeat_is_not_reported_as_ours(
+    client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
+) -> None:
+    result, failure = _race_a_dropped_create(
+        opsgenie_emulator, lambda: client.create_heartbeat(name="raced", interval=1, interval_unit="hours")
+    )
+    assert result is None
+    assert isinstance(failure, HeartbeatAlreadyExistsError)
+    assert failure.current is not None
+    assert failure.current.interval_unit == "days"
+    assert failure.differences == {"interval": 1, "interval_unit": "hours", "enabled": True}
+    assert [(r["endpoint"], r["status"]) for r in opsgenie_emulator.requests()] == [
+        ("create", "dropped"),
+        ("create", 201),  # theirs
+        ("create", 409),
+        ("get", 200),
+    ]
+
+
+def test_ensure_after_a_retried_create_into_someone_elses_heartbeat_updates_it(
+    client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
+) -> None:
+    result, failure = _race_a_dropped_create(
+        opsgenie_emulator,
+        lambda: client.ensure_heartbeat(name="raced", interval=1, interval_unit="hours", alert_priority="P2"),
+    )
+    assert failure is None
+    assert result.action == "updated"
+    assert result.changed == {"interval": 1, "interval_unit": "hours", "enabled": True, "alert_priority": "P2"}
+    stored = opsgenie_emulator.heartbeats()["raced"]
+    assert (stored["interval"], stored["intervalUnit"], stored["enabled"], stored["alertPriority"]) == (
+        1,
+        "hours",
+        True,
+        "P2",
+    )
+
+
+def test_ensure_can_report_the_conflict_instead_of_updating(
+    client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
+) -> None:
+    result, failure = _race_a_dropped_create(
+        opsgenie_emulator,
+        lambda: client.ensure_heartbeat(name="raced", interval=1, interval_unit="hours", update_existing=False),
+    )
+    assert failure is None
+    assert (result.action, result.changed) == ("conflict", {"interval": 1, "interval_unit": "hours", "enabled": True})
+    stored = opsgenie_emulator.heartbeats()["raced"]
+    assert {k: stored[k] for k in THEIRS} == THEIRS  # left as they made it
+    assert "update" not in [r["endpoint"] for r in opsgenie_emulator.requests()]
+
+
+def test_ensure_after_a_retried_create_that_finds_its_own_settings_is_not_a_claimed_creation(
+    client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
+) -> None:
+    opsgenie_emulator.set_faults({"kind": "drop", "times": 1, "endpoint": "create"})  # processed, reply lost
+    result = client.ensure_heartbeat(name="mine", interval=1, interval_unit="hours")
+    assert (result.action, result.changed) == ("unchanged", {})
+    assert opsgenie_emulator.heartbeats()["mine"]["intervalUnit"] == "hours"
+    assert client.ensure_heartbeat(name="fresh", interval=1, interval_unit="hours").action == "created"
 
 
 def test_time_budget_bounds_a_hanging_service(opsgenie_emulator: EmulatorHandle) -> None:
@@ -352,7 +485,7 @@ def test_the_key_never_appears_in_logs_errors_or_reprs(
 
 def test_bulk_ensure_under_a_rate_limit(client: HeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
     specs = [{"name": f"bulk-{i}", "interval": 1, "interval_unit": "hours"} for i in range(30)]
-    opsgenie_emulator.set_faults({"kind": "rate_limit", "rate": 40, "burst": 10, "period_in_sec": 1})
+    opsgenie_emulator.set_faults({"kind": "rate_limit", "rate": 40, "burst": 10})
     results = client.ensure_heartbeats(specs)
     assert [getattr(r, "action", r) for r in results] == ["created"] * 30
     assert 429 in [r["status"] for r in opsgenie_emulator.requests()]  # it was throttled, and recovered

@@ -101,6 +101,10 @@ def test_errors_are_airflow_exceptions_of_the_same_type(opsgenie_heartbeat_conn:
     assert isinstance(err.value, AirflowException)
     assert type(err.value).__name__ == "HeartbeatNotFoundError"
     assert err.value.status == 404
+    # Raised from the client's error, which keeps its own class (nothing is changed in place).
+    assert type(err.value.__cause__) is HeartbeatNotFoundError
+    assert err.value.request_id == err.value.__cause__.request_id
+    assert str(err.value) == str(err.value.__cause__)
 
 
 def test_test_connection(opsgenie_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,7 +152,7 @@ def test_providers_manager_finds_the_connection_type_and_hook() -> None:
         widgets = manager.connection_form_widgets
         behaviours = manager.field_behaviours
         hooks = ProvidersManagerTaskRuntime().hooks
-    assert "airflow-provider-opsgenie-heartbeat" in providers
+    assert "airflow-provider-opsgenie-hb" in providers
     hook_info = hooks["opsgenie_heartbeat"]
     assert hook_info is not None
     assert hook_info.hook_class_name.endswith("OpsgenieHeartbeatHook")

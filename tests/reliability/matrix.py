@@ -33,11 +33,11 @@ class Fault:
 
 
 FAULTS: list[Fault] = [
+    # OpsGenie's own 429: THROTTLED, reason ACCOUNT, a 60 s window (the emulator's defaults).
     Fault(
-        "429 with rate-limit headers",
-        RECOVERED,
-        {"kind": "status", "status": 429, "times": 1, "headers": {"X-RateLimit-Period-In-Sec": "1"}},
+        "429 with OpsGenie's rate-limit headers (60 s window)", RECOVERED, {"kind": "status", "status": 429, "times": 2}
     ),
+    Fault("429s for longer than the time budget", "HeartbeatRateLimitedError", {"kind": "rate_limit", "rate": 0.001}),
     Fault(
         "429 with Retry-After",
         RECOVERED,

@@ -35,7 +35,16 @@ def render() -> str:
         lines.append(f"| {fault.label} | " + " | ".join([outcome] * len(methods)) + " |")
     lines += [
         "",
-        "A retried create never leaves two heartbeats; a retried delete that finds the heartbeat gone succeeds.",
+        "A retried create never leaves two heartbeats; a retried delete that finds the heartbeat gone succeeds. "
+        "The 429 rows carry OpsGenie's own headers (`X-RateLimit-State: THROTTLED`, a reason, a 60 s "
+        "`X-RateLimit-Period-In-Sec`): the window is never waited out, and a burst longer than the budget "
+        "ends in a clean `HeartbeatRateLimitedError` within it.",
+        "",
+        "**Deadlines** (`tests/reliability/test_deadline.py`): against small socket servers on 127.0.0.1 that "
+        "trickle the body a byte every 0.5 s, read the request and never answer, accept and hang, or never "
+        "accept, a call with a 1.5 s deadline (or time budget) raises `HeartbeatTimeoutError` within the "
+        "deadline x 1.05; eight threads sharing one client hold overlapping deadline blocks, each meeting its "
+        "own deadline only, and leave none behind.",
         "",
         f"**Bad input** (`tests/reliability/test_bad_input.py`): {len(BAD_INPUTS)} inputs refused before "
         "anything is sent (the emulator's request log stays empty), each error naming the field and the rule:",
