@@ -4,8 +4,9 @@ opsgenie-heartbeat sync --dags-folder PATH [--conn-id ID] [--dry-run] [--prune] 
                         [--paused disable]
 opsgenie-heartbeat migrate --from OPSGENIE_CONN --to JSM_CONN [--dry-run] [--adopt]
 
-Exit codes: 0 everything applied; 1 a change failed, a conflict was left alone, or prune
-was refused; 2 a usage or configuration error (missing folder or connection).
+Exit codes: 0 everything applied; 1 a change failed, a conflict was left alone, a DAG file
+failed to import or a declaration could not be built, or prune was refused; 2 a usage or
+configuration error (missing folder or connection).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from airflow_provider_opsgenie_hb.errors import HeartbeatError
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
 _EPILOG = (
-    "exit codes: 0 everything applied; 1 a change failed, a conflict was left alone, or prune was refused; "
-    "2 usage or configuration error (missing folder or connection)"
+    "exit codes: 0 everything applied; 1 a change failed, a conflict was left alone, a DAG file failed to "
+    "import or a declaration could not be built, or prune was refused; 2 usage or configuration error "
+    "(missing folder or connection)"
 )
 
 
@@ -113,9 +115,11 @@ def _sync(args: argparse.Namespace) -> int:
         return EXIT_INCOMPLETE
     print(f"OpsGenie heartbeats declared in {args.dags_folder} (connection {args.conn_id}):\n")
     print(plan.render())
+    # Not everything the folder declares is (or can be) in place: a DAG may be left without a heartbeat.
+    incomplete = bool(plan.count("conflict") or plan.count("skipped") or plan.prune_blockers)
     if args.dry_run:
         print("\nDry run: nothing was changed.")
-        return EXIT_OK
+        return EXIT_INCOMPLETE if incomplete else EXIT_OK
     print(
         f"\nApplied: {plan.count('create')} created, {plan.count('update')} updated, "
         f"{plan.count('deleted')} deleted, {plan.count('conflict')} in conflict (left alone), "
@@ -126,8 +130,7 @@ def _sync(args: argparse.Namespace) -> int:
             print(f"  x {item.name}: {item.reason}")
     if plan.prune_refused:
         print("\nPrune refused: orphans were not deleted, because the DAG folder was not read completely.")
-    incomplete = plan.count("failed") or plan.count("conflict") or plan.prune_refused
-    return EXIT_INCOMPLETE if incomplete else EXIT_OK
+    return EXIT_INCOMPLETE if incomplete or plan.count("failed") or plan.prune_refused else EXIT_OK
 
 
 if __name__ == "__main__":

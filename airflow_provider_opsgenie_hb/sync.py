@@ -81,7 +81,7 @@ class SyncUsageError(Exception):
 class PlanItem:
     """One line of the plan: what sync will do (or did) with one heartbeat."""
 
-    action: str  # create, update, unchanged, conflict, orphaned, deleted, skipped, failed
+    action: str  # create, update, unchanged, conflict, orphaned, deleted, skipped, failed, elsewhere
     name: str
     dag_id: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
@@ -134,40 +134,55 @@ def _describe(item: PlanItem) -> str:
 
 
 def declarations(dags: list[Any], *, conn_id: str, name_template: str | None = None) -> list[PlanItem]:
-    """The heartbeats the DAGs declare on ``conn_id``, as ``create`` items (compared with OpsGenie later)."""
+    """The heartbeats the DAGs declare, as ``create`` items for ``conn_id`` (compared with OpsGenie later).
+
+    Declarations on other connections come back as ``elsewhere`` items: sync does not act on
+    them, but their names are never orphans (another connection may reach the same account).
+    A name declared twice with different settings is ``skipped`` the second time.
+    """
     settings = listener_settings()
     if name_template is not None:
         settings = dataclasses.replace(settings, name_template=name_template)
-    declared: dict[str, PlanItem] = {}
+    items: list[PlanItem] = []
+    first: dict[str, PlanItem] = {}
     for dag in sorted(dags, key=lambda d: d.dag_id):
         for declaration in dag_declarations(dag, settings):
-            if declaration.conn_id != conn_id:
-                continue  # declared for another connection: a sync of that connection handles it
-            item = _declaration(dag, declaration)
-            if item.name not in declared:
-                declared[item.name] = item
-    return list(declared.values())
+            item = _declaration(dag, declaration, here=declaration.conn_id == conn_id)
+            earlier = first.setdefault(item.name, item)
+            if earlier is item:
+                items.append(item)
+            elif item.action == "create" and earlier.action == "create" and item.fields != earlier.fields:
+                item.action = "skipped"
+                item.reason = f"DAG {earlier.dag_id} declares {item.name!r} too, with other settings"
+                items.append(item)
+    return items
 
 
-def _declaration(dag: Any, declaration: HeartbeatDeclaration) -> PlanItem:
+def _declaration(dag: Any, declaration: HeartbeatDeclaration, *, here: bool = True) -> PlanItem:
     try:
         name = str(render_for_dag(declaration.name, dag))
     except Exception as exc:
         return PlanItem("skipped", declaration.name, dag.dag_id, reason=f"its name cannot be rendered: {exc}")
+    if not here:
+        return PlanItem("elsewhere", name, dag.dag_id, reason=f"declared on connection {declaration.conn_id!r}")
     try:
         fields = declaration.desired_fields(dag, name=name)
     except ScheduleIntervalError as exc:
         return PlanItem("skipped", name, dag.dag_id, reason=str(exc).split(": ", 1)[-1])
     except Exception as exc:
         return PlanItem("skipped", name, dag.dag_id, reason=f"its alert settings cannot be rendered: {exc}")
-    if len(fields["alert_tags"] or ()) + 2 > MAX_ALERT_TAGS:
-        return PlanItem(
-            "skipped", name, dag.dag_id, reason=f"no room for the ownership tags in {MAX_ALERT_TAGS} alert tags"
-        )
+    room = MAX_ALERT_TAGS - 2
+    if len(fields["alert_tags"] or ()) > room:
+        reason = f"at most {room} alert tags: sync keeps 2 of OpsGenie's {MAX_ALERT_TAGS} for its markers"
+        return PlanItem("skipped", name, dag.dag_id, reason=reason)
     problems = field_problems({**fields, "enabled": fields["enabled"] is not False})
     if problems:  # one bad declaration must not stop the others
-        return PlanItem("skipped", name, dag.dag_id, reason="; ".join(f"{k} {v}" for k, v in problems.items()))
+        return PlanItem("skipped", name, dag.dag_id, reason=_problems(problems))
     return PlanItem("create", name, dag.dag_id, fields=fields)
+
+
+def _problems(problems: Mapping[str, str]) -> str:
+    return "; ".join(f"{k} {v}" for k, v in problems.items())
 
 
 @dataclass(frozen=True)
@@ -205,7 +220,8 @@ def plan(
     for item in declared:
         if item.action == "create":
             _compare(item, current.get(item.name), ownership, paused)
-        items.append(item)
+        if item.action != "elsewhere":
+            items.append(item)
     names = {item.name for item in declared}
     marker = owner_marker(ownership.deployment)
     for name, hb in sorted(current.items()):
@@ -227,9 +243,18 @@ def _compare(
 ) -> None:
     """Turn a ``create`` item into what it takes to make ``existing`` match it."""
     if existing is None:
-        item.fields = _new_fields(item, ownership, paused)
+        fields = _new_fields(item, ownership, paused)
+        problems = field_problems(fields)
+        if problems:
+            item.action, item.reason = "skipped", _problems(problems)
+        else:
+            item.fields = fields
         return
     fields = _updated_fields(item, existing, ownership, paused)
+    problems = field_problems(fields)
+    if problems:  # e.g. a heartbeat with 20 tags of its own and no room for the marker
+        item.action, item.reason = "skipped", f"cannot be brought in line: {_problems(problems)}"
+        return
     changed = existing.differences(fields)
     if changed and not ownership.owns(existing) and not ownership.adopt:
         markers = ", ".join(t for t in existing.alert_tags if is_marker(t)) or "no marker"
@@ -371,7 +396,8 @@ def sync_heartbeats(
         try:
             paused = paused_states([dag.dag_id for dag in dags])
         except Exception as exc:
-            raise SyncUsageError(f"cannot read which DAGs are paused in Airflow: {exc}") from None
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SyncUsageError(f"cannot read which DAGs are paused in Airflow: {first_line}") from None
     result = plan(hook, declared, ownership=ownership, paused=paused)
     result.prune_blockers = [f"{path} could not be imported: {_last_line(error)}" for path, error in errors.items()]
     result.prune_blockers += [
@@ -381,7 +407,7 @@ def sync_heartbeats(
     ]
     if not dags and not errors:
         result.prune_blockers.append(f"no DAG found in {str(folder)!r}")
-    elif not declared and not allow_empty:
+    elif not [item for item in declared if item.action != "elsewhere"] and not allow_empty:
         result.prune_blockers.append("no DAG declares a heartbeat (--allow-empty to prune all the same)")
     return result if dry_run else apply(hook, result, prune=prune)
 

@@ -94,13 +94,30 @@ def test_a_changed_setting_is_ensured_at_once(backend: Backend) -> None:
 def test_ensure_updates_a_heartbeat_that_drifted(backend: Backend) -> None:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
-    OpsgenieHeartbeatHook().create_heartbeat(name="drift", interval=5, interval_unit="days", enabled=False)
+    marker = "managed-by-airflow:default"  # this deployment's: the heartbeat is ours to change
+    OpsgenieHeartbeatHook().create_heartbeat(
+        name="drift", interval=5, interval_unit="days", enabled=False, alert_tags=[marker]
+    )
     send_opsgenie_heartbeat(ensure=True, alert_priority="P1")(_context("drift", "scheduled__1"))
     hb = backend.heartbeats()["drift"]
     # Disabled (a maintenance window): left alone, since the notifier does not say.
     assert (hb["interval"], hb["intervalUnit"], hb["enabled"], hb["alertPriority"]) == (25, "hours", False, "P1")
     send_opsgenie_heartbeat(ensure=True, alert_priority="P1", enabled=True)(_context("drift", "scheduled__2"))
     assert backend.heartbeats()["drift"]["enabled"] is True
+
+
+def test_ensure_never_changes_a_heartbeat_this_deployment_does_not_manage(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    OpsgenieHeartbeatHook().create_heartbeat(name="by-hand", interval=5, interval_unit="days", alert_tags=["sev2"])
+    caplog.set_level(logging.WARNING)
+    send_opsgenie_heartbeat(ensure=True, alert_priority="P1")(_context("by-hand", "scheduled__1"))
+    hb = backend.heartbeats()["by-hand"]
+    assert (hb["interval"], hb["alertTags"]) == (5, ["sev2"])
+    assert backend.operations()[-2:] == ["ping", "get"]  # pinged, read, not changed
+    assert any("exists without this deployment's marker" in r.getMessage() for r in caplog.records)
 
 
 def test_missing_heartbeat_warns_on_every_run(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:

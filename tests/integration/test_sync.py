@@ -102,7 +102,8 @@ def test_sync_creates_then_changes_nothing_then_follows_the_dags(
     OpsgenieHeartbeatHook().create_heartbeat(name="made-by-hand", interval=1, interval_unit="days")
 
     # A dry run plans everything and writes nothing.
-    out = sync_cli(dags_folder, "--dry-run")
+    # Four DAGs declare heartbeats that cannot be built: exit code 1, on a dry run too.
+    out = sync_cli(dags_folder, "--dry-run", expect_exit=1)
     assert "Dry run: nothing was changed." in out
     assert "Plan: 6 to create, 0 to update, 0 unchanged, 4 skipped." in out
     assert "each tag must be at most 50 characters" in out  # a rendered tag too long: skipped, named
@@ -113,7 +114,7 @@ def test_sync_creates_then_changes_nothing_then_follows_the_dags(
     assert writes(opsgenie_heartbeat_conn) == [("create", "made-by-hand")]
 
     # First run: creates, with the marker tag.
-    out = sync_cli(dags_folder)
+    out = sync_cli(dags_folder, expect_exit=1)
     assert "Applied: 6 created, 0 updated, 0 deleted, 0 in conflict (left alone), 0 failed." in out
     stored = opsgenie_heartbeat_conn.heartbeats()
     assert {name: (hb["interval"], hb["intervalUnit"]) for name, hb in stored.items() if name != "made-by-hand"} == (
@@ -127,20 +128,20 @@ def test_sync_creates_then_changes_nothing_then_follows_the_dags(
 
     # Second run: nothing to do, nothing written.
     before = len(writes(opsgenie_heartbeat_conn))
-    out = sync_cli(dags_folder)
+    out = sync_cli(dags_folder, expect_exit=1)
     assert "Plan: 0 to create, 0 to update, 6 unchanged, 4 skipped." in out
     assert len(writes(opsgenie_heartbeat_conn)) == before
 
     # A schedule change updates the interval.
     write_dag(dags_folder, "cron_trigger", schedule="0 3 * * 1-5")
-    out = sync_cli(dags_folder)
+    out = sync_cli(dags_folder, expect_exit=1)
     assert "~ cron_trigger" in out
     assert "interval: 25 -> 73" in out
     assert opsgenie_heartbeat_conn.heartbeats()["cron_trigger"]["interval"] == 73
 
     # A retired DAG leaves an orphan; only --prune deletes it, and never an unmanaged heartbeat.
     (dags_folder / "delta.py").unlink()
-    out = sync_cli(dags_folder)
+    out = sync_cli(dags_folder, expect_exit=1)
     assert "- delta" in out
     assert "orphaned" in out
     assert "delta" in opsgenie_heartbeat_conn.heartbeats()
@@ -394,3 +395,63 @@ def test_paused_dags_have_their_heartbeats_disabled_and_enabled_again(
     assert stored["paused_export"]["enabled"] is True
     assert stored["paused_export"]["alertTags"] == [MARKER]
     assert stored["paused_report"]["enabled"] is False  # disabled by hand: not sync's to undo
+
+
+NOTIFIED = """
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+
+with DAG("{dag_id}", schedule="{schedule}", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+         on_success_callback=send_opsgenie_heartbeat({args})):
+    @task
+    def work():
+        return 1
+
+    work()
+"""
+
+
+def test_a_name_declared_on_another_connection_is_never_an_orphan(
+    tmp_path: Path,
+    sync_cli: Callable[..., str],
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_OPSGENIE_ALIAS", opsgenie_heartbeat_conn.connection_json())  # same account
+    folder = tagged_folder(tmp_path, "tagged_a")
+    alias = NOTIFIED.format(dag_id="alias_dag", schedule="@daily", args='opsgenie_heartbeat_conn_id="opsgenie_alias"')
+    (folder / "alias_dag.py").write_text(alias)
+    sync_cli(folder, "--conn-id", "opsgenie_alias")
+    out = sync_cli(folder, "--prune")
+    assert "alias_dag" not in out  # neither orphaned nor deleted
+    assert set(opsgenie_heartbeat_conn.heartbeats()) == {"tagged_a", "alias_dag"}
+
+
+def test_one_heartbeat_that_cannot_be_brought_in_line_does_not_stop_the_others(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    tags = [f"t{i}" for i in range(20)]
+    OpsgenieHeartbeatHook().create_heartbeat(name="crowded", interval=1, interval_unit="days", alert_tags=tags)
+    folder = tagged_folder(tmp_path, "crowded", "new_one")
+    out = sync_cli(folder, "--adopt", "--dry-run", expect_exit=1)  # the dry run says what the run will do
+    assert "! crowded" in out
+    out = sync_cli(folder, "--adopt", expect_exit=1)
+    assert "alert_tags must have at most 20 tags" in out
+    stored = opsgenie_heartbeat_conn.heartbeats()
+    assert stored["crowded"]["alertTags"] == tags
+    assert "new_one" in stored
+
+
+def test_a_name_two_dags_declare_with_other_settings_names_both(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    for dag_id, schedule in (("dup1", "@daily"), ("dup2", "@hourly")):
+        (folder / f"{dag_id}.py").write_text(NOTIFIED.format(dag_id=dag_id, schedule=schedule, args='name="shared"'))
+    out = sync_cli(folder, expect_exit=1)
+    assert "DAG dup1 declares 'shared' too, with other settings" in out
+    assert "! shared" in out
