@@ -118,6 +118,16 @@ def scheduler_timetable(timetable: Any) -> Any:
     try:
         return coerce_to_core_timetable(timetable)
     except Exception as exc:  # an unregistered custom timetable, for one
+        if type(timetable).__name__ == "EventsTimetable" and hasattr(timetable, "event_dates"):
+            # Airflow 3.3's decoder reads a ``_summary`` that its encoder for the Task-SDK
+            # EventsTimetable does not write: build the scheduler-side one from its fields.
+            from airflow.timetables.events import EventsTimetable
+
+            return EventsTimetable(
+                event_dates=list(timetable.event_dates),
+                restrict_to_events=timetable.restrict_to_events,
+                description=timetable.description,
+            )
         raise ScheduleIntervalError(f"Airflow cannot read its timetable ({type(timetable).__name__}): {exc}") from None
 
 
@@ -155,22 +165,22 @@ def _is_shipped(core: Any) -> bool:
 
 
 def _longest_gap(core: Any, start: pendulum.DateTime, lookahead: datetime.timedelta) -> datetime.timedelta:
+    inner = getattr(core, "timetable", None)
+    if _is_shipped(core) and type(core).__name__ == "AssetOrTimeSchedule" and inner is not None:
+        return _longest_gap(inner, start, lookahead)  # the clock part bounds the silence
     for cls in type(core).__mro__ if _is_shipped(core) else ():
         if cls.__name__ in _NO_RHYTHM:
             raise ScheduleIntervalError(f"cannot derive a heartbeat interval: {_NO_RHYTHM[cls.__name__]}. {_EXPLICIT}")
     walk = _Walk(core, start, start + lookahead)
     if _is_shipped(core):
-        inner = getattr(core, "timetable", None)
-        if type(core).__name__ == "AssetOrTimeSchedule" and inner is not None:
-            return _longest_gap(inner, start, lookahead)  # the clock part bounds the silence
         crons = _crons(core)
         if crons is not None:
             return _CronGaps(walk, crons).longest()
         if _fixed_delta(core):
             # A fixed span added to UTC times: every step is the same; three runs show it.
-            walk.probe(start, walk.end, runs=3)
+            walk.probe(start, runs=3)
             return walk.longest()
-    walk.probe(start, walk.end, runs=MAX_WALKED_RUNS + 1)
+    walk.probe(start, runs=MAX_WALKED_RUNS + 1)
     if walk.walked > MAX_WALKED_RUNS:
         raise ScheduleIntervalError(
             f"cannot derive a heartbeat interval: its timetable ({type(core).__name__}) has more than "
@@ -226,14 +236,13 @@ class _Walk:
         self.last_run: pendulum.DateTime | None = None
         self.ended = False
 
-    def probe(self, earliest: datetime.datetime, until: datetime.datetime, runs: int = 2000) -> None:
-        """Walk from ``earliest`` until a run at or after ``until`` (or ``runs`` runs)."""
+    def probe(self, earliest: datetime.datetime, until: datetime.datetime | None = None, runs: int = 2000) -> None:
+        """Walk from ``earliest`` until a run at or after ``until`` (default: past the end), or ``runs`` runs."""
         from airflow.timetables.base import DataInterval, TimeRestriction
 
         earliest = max(pendulum.instance(earliest), self.start)
         if earliest > self.end:
             return
-        until = min(pendulum.instance(until), self.end + datetime.timedelta(microseconds=1))
         restriction = TimeRestriction(earliest=earliest, latest=None, catchup=True)
         last: Any = None
         previous: pendulum.DateTime | None = None
@@ -248,13 +257,16 @@ class _Walk:
                 self.ended = True
                 return
             run_after = pendulum.instance(info.run_after)
+            if self.last_run is None:
+                # The look-ahead holds one gap at least, even when the first run is past it.
+                self.end = max(self.end, run_after)
             self.walked += 1
             self.last_run = run_after
             if previous is not None:
                 if run_after <= previous:
                     raise ScheduleIntervalError(f"its timetable does not move past {previous}. {_EXPLICIT}")
                 self.gaps.append(datetime.timedelta(seconds=run_after.timestamp() - previous.timestamp()))
-            if run_after >= until:
+            if run_after > self.end or (until is not None and run_after >= until):
                 return
             previous = run_after
             last = info.data_interval or DataInterval.exact(run_after)
@@ -340,8 +352,8 @@ class _CronGaps:
             return walk.longest()
         # Only gaps between the first run and the first one after the look-ahead count.
         self.low, self.high = self._naive(walk.last_run), self._naive(walk.end)
-        first = self.low - self.lead * _DAY
-        self._fire_days(first // _DAY - 1, self._naive(walk.end) // _DAY + 1)
+        self._fire_days(self.low // _DAY - 2, self._naive(walk.end) // _DAY + 1)
+        self.known = self.days[0] * _DAY  # wall-clock ticks before are not known
         transitions = _transitions(self.tz, walk.start.timestamp() - 86400, self._last_tick_ts() + 86400)
         self._probe_longest_naive_gap(transitions)
         if not all(c.every_hour for c in self.crons):
@@ -404,20 +416,32 @@ class _CronGaps:
     def _last_tick_ts(self) -> float:
         return self._utc(self.days[-1] * _DAY + self.times[self.days[-1]][-1]).timestamp()
 
-    def _ticks_before(self, naive: int, count: int) -> int:
-        """The ``count``-th wall-clock tick before ``naive`` (or the first tick known)."""
+    def _ticks_before(self, naive: int, count: int) -> int | None:
+        """The ``count``-th wall-clock tick before ``naive``, None if it is before the first day known."""
         index = bisect.bisect_right(self.days, naive // _DAY) - 1
-        found = self.days[0] * _DAY + self.times[self.days[0]][0]
-        while index >= 0 and count > 0:
+        while index >= 0:
             day = self.days[index]
             for minute in reversed(self.times[day]):
                 tick = day * _DAY + minute
                 if tick < naive:
-                    found, count = tick, count - 1
+                    count -= 1
                     if count == 0:
-                        break
+                        return tick
             index -= 1
-        return found
+        return None
+
+    def _probe_from(self, tick: int, until: pendulum.DateTime, offset: int | None = None) -> None:
+        """Walk Airflow's runs from the one at wall-clock ``tick`` until one at or after ``until``.
+
+        The walk starts a second after the tick before (two before, for an interval timetable,
+        whose first run is the end of its first interval): Airflow aligns an ``earliest`` that
+        falls on a run differently near DST changes, so the walk never starts on one.
+        """
+        begin = self._ticks_before(tick, self.lead)
+        if begin is None or begin < self.known:
+            self.walk.probe(self.walk.start, until)
+        else:
+            self.walk.probe(self._utc(begin, offset) + datetime.timedelta(seconds=1), until)
 
     def _ticks_between(self, low: int, high: int) -> tuple[int, ...]:
         ticks: list[int] = []
@@ -447,8 +471,7 @@ class _CronGaps:
                     best = candidate
         if best is not None:
             gap, _, tick = best
-            begin = self._ticks_before(tick, self.lead - 1) if self.lead > 1 else tick
-            self.walk.probe(self._utc(begin), self._utc(tick + gap))
+            self._probe_from(tick, self._utc(tick + gap))
 
     def _probe_transitions(self, transitions: list[tuple[float, int, int]]) -> None:
         """Walk the runs around each offset change (one of each kind: the rest repeat it)."""
@@ -456,16 +479,17 @@ class _CronGaps:
         for moment, before, after in transitions:
             shift = abs(after - before) // 60
             local = self._naive(pendulum.from_timestamp(moment - 1)) + 1  # wall clock just before it
-            first = self._ticks_before(local - shift, self.lead)
-            ticks = self._ticks_between(first, local + 3 * shift)
+            first = self._ticks_before(local - shift, 1)
+            if first is None or first < self.low:
+                first = self.low
+            ticks = self._ticks_between(first - self.lead * _DAY, local + 3 * shift)
             following = self._ticks_between(local + 3 * shift + 1, local + 3 * shift + 1 + 12 * 366 * _DAY)[:1]
             signature = (before, after, tuple(t - local for t in ticks + following))
-            earliest = self._utc(first, before)
-            if earliest >= self.walk.start and signature in seen:
+            if first > self.low and signature in seen:
                 continue
             seen.add(signature)
             until = pendulum.from_timestamp(moment) + datetime.timedelta(seconds=2 * abs(after - before))
-            self.walk.probe(earliest, until)
+            self._probe_from(first, until, before)
 
 
 def _local_day(tz: Any, ts: float) -> int:
