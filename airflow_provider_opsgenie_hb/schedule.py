@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import bisect
 import datetime
+import importlib
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterable
@@ -85,7 +87,8 @@ def interval_for_dag(
 
 def interval_for_gap(gap: datetime.timedelta, grace: datetime.timedelta | None = None) -> HeartbeatInterval:
     """``gap`` plus ``grace`` (default :func:`default_grace`), rounded up: never below the gap."""
-    return HeartbeatInterval.from_timedelta(gap + (default_grace(gap) if grace is None else max(grace, datetime.timedelta(0))))
+    extra = default_grace(gap) if grace is None else max(grace, datetime.timedelta(0))
+    return HeartbeatInterval.from_timedelta(gap + extra)
 
 
 def longest_gap(
@@ -96,10 +99,7 @@ def longest_gap(
     ``timetable`` is a DAG's timetable (Task SDK or scheduler side). ``now`` defaults to the
     start of the current UTC day, so that DAGs with the same schedule share one answer.
     """
-    if now is None:
-        start = pendulum.now("UTC").start_of("day")
-    else:
-        start = pendulum.instance(now).in_timezone("UTC")
+    start = pendulum.now("UTC").start_of("day") if now is None else pendulum.instance(now).in_timezone("UTC")
     core = scheduler_timetable(timetable)
     key = _cache_key(core)
     if key is None:
@@ -275,7 +275,7 @@ class _Walk:
         if self.ended and (self.last_run is None or self.last_run <= self.end):
             after = f"after {self.last_run.isoformat()}" if self.last_run is not None else "at all"
             kind = type(self.timetable).__name__
-            reason = "it runs on a list of events, not a rhythm" if kind == "EventsTimetable" else f"{kind} has no rhythm"
+            reason = "it runs on a list of events, not a rhythm" if kind == "EventsTimetable" else f"{kind} stops"
             raise ScheduleIntervalError(
                 f"cannot derive a heartbeat interval: {reason}: Airflow schedules no run {after}. {_EXPLICIT}"
             )
@@ -457,10 +457,10 @@ class _CronGaps:
         near = {_local_day(self.tz, ts) + shift for ts, _, _ in transitions for shift in (-1, 0, 1)}
         best: tuple[int, bool, int] | None = None  # gap, far from transitions, the tick it starts at
         within: dict[int, tuple[int, int]] = {}  # per list of times: longest gap in a day, where
-        for previous, day in zip(self.days, self.days[1:]):
+        for previous, day in itertools.pairwise(self.days):
             times = self.times[day]
             if id(times) not in within:
-                steps = [b - a for a, b in zip(times, times[1:])] or [0]
+                steps = [b - a for a, b in itertools.pairwise(times)] or [0]
                 within[id(times)] = (max(steps), times[steps.index(max(steps))])
             gap_in, at = within[id(times)]
             candidates = [(gap_in, day not in near, day * _DAY + at)] if gap_in else []
@@ -534,7 +534,7 @@ README_EXAMPLES: list[tuple[str, str, str]] = [
     ("@monthly", "UTC", "the longest month"),
     ("@yearly", "UTC", "a leap year"),
     ("0 0 29 2 *", "UTC", "leap day to leap day"),
-    ("MultipleCronTriggerTimetable('0 3 * * *', '0 15 * * *')", "Europe/Berlin", "15:00 to 03:00 on the autumn DST night"),
+    ("MultipleCronTriggerTimetable('0 3 * * *', '0 15 * * *')", "Europe/Berlin", "15:00 to 03:00, autumn DST night"),
     ("timedelta(minutes=90)", "UTC", ""),
     ("relativedelta(months=1)", "UTC", "the longest month"),
 ]
@@ -545,28 +545,30 @@ README_END = "<!-- interval-table:end -->"
 README_NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 
 
+def _trigger_timetable(name: str) -> Any:
+    try:  # Airflow 3.2+: DAG files use the Task-SDK timetables
+        module = importlib.import_module("airflow.sdk.definitions.timetables.trigger")
+    except ImportError:  # before 3.2 they use the scheduler-side ones
+        module = importlib.import_module("airflow.timetables.trigger")
+    return getattr(module, name)
+
+
 def _example_timetable(schedule: str, zone: str) -> Any:
     from airflow.sdk import DAG
 
     if schedule.startswith("MultipleCronTriggerTimetable("):
-        try:  # Airflow 3.2+
-            from airflow.sdk.definitions.timetables.trigger import MultipleCronTriggerTimetable
-        except ImportError:
-            from airflow.timetables.trigger import MultipleCronTriggerTimetable
         crons = [part.strip(" '") for part in schedule[len("MultipleCronTriggerTimetable(") : -1].split(",")]
-        return MultipleCronTriggerTimetable(*crons, timezone=zone)
+        return _trigger_timetable("MultipleCronTriggerTimetable")(*crons, timezone=zone)
     if schedule.startswith(("timedelta(", "relativedelta(")):
-        from dateutil.relativedelta import relativedelta
-
         name, _, args = schedule[:-1].partition("(")
         unit, _, amount = args.partition("=")
-        factory: Any = datetime.timedelta if name == "timedelta" else relativedelta
+        factory: Any = (
+            datetime.timedelta
+            if name == "timedelta"
+            else importlib.import_module("dateutil.relativedelta").relativedelta
+        )
         return DAG("example", schedule=factory(**{unit: int(amount)})).timetable
-    try:  # Airflow 3.2+
-        from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
-    except ImportError:
-        from airflow.timetables.trigger import CronTriggerTimetable
-    return CronTriggerTimetable(schedule, timezone=zone)
+    return _trigger_timetable("CronTriggerTimetable")(schedule, timezone=zone)
 
 
 def _describe(span: datetime.timedelta) -> str:
@@ -587,7 +589,9 @@ def readme_table() -> str:
         grace = _describe(default_grace(gap))
         shown = f"{_describe(gap)} ({note})" if note else _describe(gap)
         rows.append(f"| `{schedule}` | {zone} | {shown} | {grace} | `{interval}` |")
-    rows.append("| `@once`, `None`, `@continuous`, assets, events | - | - | - | error: give `interval` and `interval_unit` |")
+    rows.append(
+        "| `@once`, `None`, `@continuous`, assets, events | - | - | - | error: give `interval`, `interval_unit` |"
+    )
     return "\n".join([README_START, *rows, README_END])
 
 

@@ -62,7 +62,8 @@ def next_transition(zone: str, *, forward: bool) -> datetime.datetime:
     for _ in range(2 * 366 * 24):
         moment += datetime.timedelta(hours=1)
         current = moment.astimezone(tz).utcoffset()
-        assert current is not None and offset is not None
+        assert current is not None
+        assert offset is not None
         if current != offset and (current > offset) == forward:
             return moment
         offset = current

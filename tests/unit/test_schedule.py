@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,7 @@ def reference_gap(timetable: Any, now: datetime.datetime, lookahead: datetime.ti
     while info is not None:
         runs.append(info.run_after)
         if info.run_after > start + lookahead and len(runs) > 1:
-            return max(datetime.timedelta(seconds=(b - a).total_seconds()) for a, b in zip(runs, runs[1:]))
+            return max(datetime.timedelta(seconds=(b - a).total_seconds()) for a, b in itertools.pairwise(runs))
         info = core.next_dagrun_info(last_automated_data_interval=info.data_interval, restriction=restriction)
     return None
 
@@ -155,8 +156,11 @@ def reference_gap(timetable: Any, now: datetime.datetime, lookahead: datetime.ti
 def test_the_corpus_covers_what_it_should() -> None:
     entries = corpus()
     assert len(entries) >= 60
-    crons = " ".join(e.schedule if isinstance(e.schedule, str) else " ".join(e.schedule) for e in entries
-                     if isinstance(e.schedule, (str, tuple)))
+    crons = " ".join(
+        e.schedule if isinstance(e.schedule, str) else " ".join(e.schedule)
+        for e in entries
+        if isinstance(e.schedule, (str, tuple))
+    )
     for feature in ("L", "W", "#", "-", "/", ",", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"):
         assert feature in crons, feature
     zones = {e.zone for e in entries}
@@ -168,7 +172,8 @@ def test_the_corpus_covers_what_it_should() -> None:
 def test_longest_gap_equals_airflows_walk(entry: Entry) -> None:
     now, lookahead = entry.span()
     expected = reference_gap(entry.timetable(), now, lookahead)
-    assert expected is not None and expected > datetime.timedelta(0)
+    assert expected is not None
+    assert expected > datetime.timedelta(0)
     assert longest_gap(entry.timetable(), now=now, lookahead=lookahead) == expected
 
 
