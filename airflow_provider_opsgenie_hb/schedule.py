@@ -312,25 +312,34 @@ def _read_cron(expression: str) -> _Cron | None:
 
 
 def _day_predicate(fields: list[list[Any]], cron: Any) -> Callable[[int], bool] | None:
-    """Whether a cron fires on a date, from croniter's expanded fields; None for W, # and L<n>."""
-    if cron.nth_weekday_of_month or "w" in cron.expressions[2]:
+    """Whether a cron fires on a date, from croniter's expanded fields; None (ask croniter) for W."""
+    nth: dict[int, set[Any]] = cron.nth_weekday_of_month or {}
+    if "w" in cron.expressions[2] or (nth and fields[2] != ["*"]):
         return None
     dom, months, dow = fields[2], fields[3], fields[4]
     days = {v for v in dom if v != "l"}
-    last_day = "l" in dom
     month_set = None if months == ["*"] else {int(v) for v in months}
     weekdays = None if dow == ["*"] else {int(v) for v in dow}  # cron: 0 is Sunday
+
+    def last_in_month(ordinal: int, span: int) -> bool:
+        return datetime.date.fromordinal(ordinal).month != datetime.date.fromordinal(ordinal + span).month
+
+    def by_weekday(ordinal: int, date: datetime.date) -> bool:
+        weekday = date.isoweekday() % 7
+        if weekdays is None or weekday not in weekdays:
+            return False
+        wanted = nth.get(weekday)  # 2#3: the third Monday; L5: the last Friday
+        return not wanted or (date.day + 6) // 7 in wanted or ("l" in wanted and last_in_month(ordinal, 7))
 
     def fires(ordinal: int) -> bool:
         date = datetime.date.fromordinal(ordinal)
         if month_set is not None and date.month not in month_set:
             return False
-        by_weekday = weekdays is not None and date.isoweekday() % 7 in weekdays
         if dom == ["*"]:
-            return weekdays is None or by_weekday
-        by_day = date.day in days or (last_day and datetime.date.fromordinal(ordinal + 1).day == 1)
+            return weekdays is None or by_weekday(ordinal, date)
+        by_day = date.day in days or ("l" in dom and last_in_month(ordinal, 1))
         # croniter (and so Airflow): with both day fields set, either one fires.
-        return by_day or by_weekday
+        return by_day or by_weekday(ordinal, date)
 
     return fires
 
@@ -379,16 +388,19 @@ class _CronGaps:
 
     def _fire_days(self, first: int, last: int) -> None:
         """Firing days from ``first`` until the first one after ``last`` (ordinals), with their times."""
-        fired: dict[int, set[int]] = {}
+        fired: dict[int, int] = {}  # day: which crons fire on it, as bits
         limit = last + 12 * 366  # a cron that fires once in years still shows within 12
-        for cron in self.crons:
+        for bit, cron in enumerate(self.crons):
             for day in self._days_of(cron, first, last, limit):
-                fired.setdefault(day, set()).update(cron.times)
-        if not fired or max(fired) <= last:
+                fired[day] = fired.get(day, 0) | 1 << bit
+        after = [d for d in fired if d > last]
+        if not after:
             raise ScheduleIntervalError(f"cannot derive a heartbeat interval: the cron never fires. {_EXPLICIT}")
-        self.days = sorted(d for d in fired if d <= min(d for d in fired if d > last))
-        merged: dict[frozenset[int], list[int]] = {}
-        self.times = {d: merged.setdefault(frozenset(fired[d]), sorted(fired[d])) for d in self.days}
+        self.days = sorted(d for d in fired if d <= min(after))
+        merged: dict[int, list[int]] = {}
+        for crons in set(fired.values()):
+            merged[crons] = sorted({t for bit, c in enumerate(self.crons) if crons >> bit & 1 for t in c.times})
+        self.times = {d: merged[fired[d]] for d in self.days}
 
     @staticmethod
     def _days_of(cron: _Cron, first: int, last: int, limit: int) -> Iterable[int]:
@@ -444,11 +456,17 @@ class _CronGaps:
             self.walk.probe(self._utc(begin, offset) + datetime.timedelta(seconds=1), until)
 
     def _ticks_between(self, low: int, high: int) -> tuple[int, ...]:
+        """The wall-clock ticks from ``low`` to ``high``, and the first one after."""
         ticks: list[int] = []
         index = bisect.bisect_left(self.days, low // _DAY)
-        while index < len(self.days) and self.days[index] * _DAY <= high:
-            day = self.days[index]
-            ticks += [day * _DAY + m for m in self.times[day] if low <= day * _DAY + m <= high]
+        while index < len(self.days):
+            base = self.days[index] * _DAY
+            times = self.times[self.days[index]]
+            begin = bisect.bisect_left(times, low - base)
+            end = bisect.bisect_right(times, high - base)
+            ticks += [base + m for m in times[begin:end]]
+            if end < len(times):
+                return (*ticks, base + times[end])
             index += 1
         return tuple(ticks)
 
@@ -483,8 +501,7 @@ class _CronGaps:
             if first is None or first < self.low:
                 first = self.low
             ticks = self._ticks_between(first - self.lead * _DAY, local + 3 * shift)
-            following = self._ticks_between(local + 3 * shift + 1, local + 3 * shift + 1 + 12 * 366 * _DAY)[:1]
-            signature = (before, after, tuple(t - local for t in ticks + following))
+            signature = (before, after, tuple(t - local for t in ticks))
             if first > self.low and signature in seen:
                 continue
             seen.add(signature)
