@@ -100,11 +100,10 @@ def longest_gap(
     start of the current UTC day, so that DAGs with the same schedule share one answer.
     """
     start = pendulum.now("UTC").start_of("day") if now is None else pendulum.instance(now).in_timezone("UTC")
-    core = scheduler_timetable(timetable)
-    key = _cache_key(core)
+    key = _cache_key(timetable)
     if key is None:
-        return _longest_gap(core, start, lookahead)
-    return _cached_gap(key, core, start, lookahead)
+        return _longest_gap(scheduler_timetable(timetable), start, lookahead)
+    return _cached_gap(key, timetable, start, lookahead)
 
 
 def scheduler_timetable(timetable: Any) -> Any:
@@ -131,26 +130,41 @@ def scheduler_timetable(timetable: Any) -> Any:
         raise ScheduleIntervalError(f"Airflow cannot read its timetable ({type(timetable).__name__}): {exc}") from None
 
 
-def _cache_key(core: Any) -> str | None:
-    if not _is_shipped(core):
+def _cache_key(timetable: Any) -> str | None:
+    """How Airflow serializes one of its own timetables (None for a plugin's): equal keys, equal runs."""
+    encode: Any = None
+    # Airflow 3.2+ has the encoder in ``encoders``; before, in ``serialized_objects``.
+    for module in ("airflow.serialization.encoders", "airflow.serialization.serialized_objects"):
+        try:
+            encode = getattr(importlib.import_module(module), "encode_timetable", None)
+        except ImportError:
+            continue
+        if encode is not None:
+            break
+    if encode is None:
         return None
     try:
-        return f"{type(core).__qualname__}:{json.dumps(core.serialize(), sort_keys=True, default=str)}"
+        encoded = encode(timetable)
     except Exception:
         return None
+    if not str(encoded.get("__type", "")).startswith("airflow.timetables."):
+        return None
+    return json.dumps(encoded, sort_keys=True, default=str)
 
 
 _GAPS: dict[tuple[str, pendulum.DateTime, datetime.timedelta], datetime.timedelta | str] = {}
 
 
-def _cached_gap(key: str, core: Any, start: pendulum.DateTime, lookahead: datetime.timedelta) -> datetime.timedelta:
+def _cached_gap(
+    key: str, timetable: Any, start: pendulum.DateTime, lookahead: datetime.timedelta
+) -> datetime.timedelta:
     """Same schedule, same start: same answer (errors included)."""
     slot = (key, start, lookahead)
     if slot not in _GAPS:
         if len(_GAPS) > 4096:
             _GAPS.clear()
         try:
-            _GAPS[slot] = _longest_gap(core, start, lookahead)
+            _GAPS[slot] = _longest_gap(scheduler_timetable(timetable), start, lookahead)
         except ScheduleIntervalError as exc:
             _GAPS[slot] = str(exc)
     found = _GAPS[slot]
@@ -356,8 +370,10 @@ class _CronGaps:
 
     def longest(self) -> datetime.timedelta:
         walk = self.walk
+        end = walk.end
         walk.probe(walk.start, walk.start, runs=1)  # the first run
-        if walk.last_run is None:
+        if walk.last_run is None or walk.last_run > end:
+            walk.probe(walk.start, runs=2)  # past the look-ahead already: its gap to the next
             return walk.longest()
         # Only gaps between the first run and the first one after the look-ahead count.
         self.low, self.high = self._naive(walk.last_run), self._naive(walk.end)

@@ -332,8 +332,8 @@ def write_dag_folder(folder: Path, count: int = 1000) -> None:
         (folder / f"dag_{n:04d}.py").write_text(
             "import pendulum\n"
             "from airflow.sdk import DAG\n\n"
-            f"DAG('bench_{n:04d}', schedule={cron!r}, start_date=pendulum.datetime(2026, 1, 1, tz={zone!r}),\n"
-            "    tags=['opsgenie-heartbeat'])\n"
+            f"dag = DAG('bench_{n:04d}', schedule={cron!r}, start_date=pendulum.datetime(2026, 1, 1, tz={zone!r}),\n"
+            "          tags=['opsgenie-heartbeat'])\n"
         )
 
 

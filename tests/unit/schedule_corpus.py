@@ -162,6 +162,8 @@ def _corpus() -> list[Entry]:
         Entry(("*/20 * * * *", "5 2 * * *"), "Europe/Berlin", "autumn"),
         Entry(("*/20 * * * *", "5 2 * * *"), "Europe/Berlin", "spring"),
         Entry(("0 0 1 1 *", "0 0 1 7 *"), "America/Santiago"),
+        Entry("*/7 */3 15W * *", "Europe/Berlin", "spring-week", "interval"),  # no run in the window
+        Entry("0,30 * * * 5#1", "Asia/Beirut", "spring-week"),
         # Data-interval, partition and asset-or-time variants of cron schedules.
         Entry("0 3 * * *", "Europe/Berlin", "1y", "interval"),
         Entry("30 2 * * *", "Europe/Berlin", "spring", "interval"),
