@@ -285,6 +285,9 @@ class _Walk:
             previous = run_after
             last = info.data_interval or DataInterval.exact(run_after)
 
+    def longest_yet(self) -> datetime.timedelta:
+        return max(self.gaps, default=datetime.timedelta(0))
+
     def longest(self) -> datetime.timedelta:
         if self.ended and (self.last_run is None or self.last_run <= self.end):
             after = f"after {self.last_run.isoformat()}" if self.last_run is not None else "at all"
@@ -518,7 +521,9 @@ class _CronGaps:
                 first = self.low
             ticks = self._ticks_between(first - self.lead * _DAY, local + 3 * shift)
             signature = (before, after, tuple(t - local for t in ticks))
-            if first > self.low and signature in seen:
+            # No gap here can be longer than the wall-clock span around it plus the shift.
+            bound = datetime.timedelta(minutes=ticks[-1] - first + shift) if ticks else None
+            if first > self.low and (signature in seen or (bound is not None and bound <= self.walk.longest_yet())):
                 continue
             seen.add(signature)
             until = pendulum.from_timestamp(moment) + datetime.timedelta(seconds=2 * abs(after - before))
