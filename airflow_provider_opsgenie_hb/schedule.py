@@ -489,6 +489,17 @@ class _CronGaps:
             index += 1
         return tuple(ticks)
 
+    def _next_ticks(self, naive: int, count: int) -> list[int]:
+        """The ``count`` wall-clock ticks after ``naive`` (fewer past the last day known)."""
+        found: list[int] = []
+        while len(found) < count:
+            following = self._ticks_between(naive + 1, naive)  # nothing between: the first after
+            if not following:
+                break
+            naive = following[0]
+            found.append(naive)
+        return found
+
     def _probe_longest_naive_gap(self, transitions: list[tuple[float, int, int]]) -> None:
         """Find the longest wall-clock gap, preferably away from offset changes, and walk it."""
         near = {_local_day(self.tz, ts) + shift for ts, _, _ in transitions for shift in (-1, 0, 1)}
@@ -516,17 +527,24 @@ class _CronGaps:
         for moment, before, after in transitions:
             shift = abs(after - before) // 60
             local = self._naive(pendulum.from_timestamp(moment - 1)) + 1  # wall clock just before it
-            first = self._ticks_before(local - shift, 1)
+            # Clocks going forward skip the wall-clock times [local, local + shift); going back
+            # they repeat [local - shift, local). Runs there land in the next ``shift`` after it.
+            region = local if after > before else local - shift
+            first = self._ticks_before(region, 1)
             if first is None or first < self.low:
                 first = self.low
-            ticks = self._ticks_between(first - self.lead * _DAY, local + 3 * shift)
+            ticks = self._ticks_between(first, local + shift)  # and the first tick after
+            if self.lead > 1 and ticks:
+                # An interval timetable may skip the first ticks after a change: keep them in view.
+                ticks = (*ticks, *self._next_ticks(ticks[-1], 3))
             signature = (before, after, tuple(t - local for t in ticks))
-            # No gap here can be longer than the wall-clock span around it plus the shift.
-            bound = datetime.timedelta(minutes=ticks[-1] - first + shift) if ticks else None
+            # A trigger timetable runs every tick after the change: no gap here is longer than
+            # the wall-clock span from the tick before to the first tick after, plus the shift.
+            bound = datetime.timedelta(minutes=ticks[-1] - first + shift) if ticks and self.lead == 1 else None
             if first > self.low and (signature in seen or (bound is not None and bound <= self.walk.longest_yet())):
                 continue
             seen.add(signature)
-            until = pendulum.from_timestamp(moment) + datetime.timedelta(seconds=2 * abs(after - before))
+            until = pendulum.from_timestamp(moment) + datetime.timedelta(seconds=abs(after - before))
             self._probe_from(first, until, before)
 
 
