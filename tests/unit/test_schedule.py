@@ -261,3 +261,14 @@ def test_readme_table_is_generated_from_the_code() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     begin, end = readme.index(schedule.README_START), readme.index(schedule.README_END)
     assert readme[begin : end + len(schedule.README_END)] == schedule.readme_table()
+
+
+def test_without_now_the_walk_starts_today_and_answers_are_shared() -> None:
+    today = pendulum.now("UTC").start_of("day")
+    weekly = CronTriggerTimetable("0 3 * * 1", timezone="Europe/Berlin")
+    assert longest_gap(weekly) == longest_gap(weekly, now=today)
+    assert longest_gap(CronTriggerTimetable("0 3 * * 1", timezone="Europe/Berlin")) == longest_gap(weekly)
+    with pytest.raises(ScheduleIntervalError, match="runs once"):
+        interval_for_dag(DAG("once", schedule="@once"))
+    with pytest.raises(ScheduleIntervalError, match="runs once"):  # the cached answer is the error too
+        interval_for_dag(DAG("again", schedule="@once"))
