@@ -263,9 +263,7 @@ class _Walk:
         for _ in range(runs):
             try:
                 info = self.timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)
-            except ScheduleIntervalError:
-                raise
-            except Exception as exc:
+            except Exception as exc:  # e.g. croniter finding no date for a cron that never fires
                 raise ScheduleIntervalError(f"Airflow cannot schedule its next run: {exc}. {_EXPLICIT}") from None
             if info is None:
                 self.ended = True
