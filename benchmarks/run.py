@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import math
 import os
 import platform
 import secrets
@@ -343,6 +344,105 @@ def import_cost(emulator: EmulatorHandle, repeats: int = 10) -> dict[str, Any]:
     }
 
 
+def interval_derivation(emulator: EmulatorHandle, repeats: int = 3) -> dict[str, Any]:
+    """Deriving a heartbeat interval (four-year look-ahead) for each schedule of the comparison
+    corpus in ``tests/unit/schedule_corpus.py``: p95 and worst over the corpus (median of
+    repeats each), next to one ``next_dagrun_info`` call of Airflow's timetable."""
+    sys.path.insert(0, str(ROOT / "tests" / "unit"))
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import TimeRestriction
+    from schedule_corpus import NOW, corpus
+
+    from airflow_provider_opsgenie_hb import schedule
+
+    def derive(entry: Any) -> float:
+        schedule._GAPS.clear()  # no cached answers
+        timetable = entry.timetable()
+        return timed(lambda: schedule.longest_gap(timetable, now=NOW))
+
+    derive(corpus()[0])  # imports
+    times = sorted(statistics.median(derive(entry) for _ in range(repeats)) * 1000 for entry in corpus())
+    core = coerce_to_core_timetable(corpus()[0].timetable())
+    restriction = TimeRestriction(earliest=NOW, latest=None, catchup=True)
+    call = median_of(
+        lambda: timed(lambda: core.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)), 50
+    )
+    return {
+        "interval_derivation_ms": round(times[math.ceil(0.95 * len(times)) - 1], 2),
+        "worst_ms": round(times[-1], 2),
+        "median_ms": round(statistics.median(times), 2),
+        "corpus_entries": len(times),
+        "baseline_one_next_dagrun_info_ms": round(call * 1000, 3),
+        "goal": "p95 <= 20 ms, worst <= 200 ms",
+    }
+
+
+SYNC_CRONS = ("@hourly", "*/15 * * * *", "0 3 * * *", "0 6 * * 1-5", "@weekly", "0 0 1 * *")
+SYNC_ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata")
+
+
+def write_dag_folder(folder: Path, count: int = 1000) -> None:
+    """``count`` DAG files tagged for sync: six common crons in four time zones."""
+    for n in range(count):
+        cron, zone = SYNC_CRONS[n % len(SYNC_CRONS)], SYNC_ZONES[(n // len(SYNC_CRONS)) % len(SYNC_ZONES)]
+        (folder / f"dag_{n:04d}.py").write_text(
+            "import pendulum\n"
+            "from airflow.sdk import DAG\n\n"
+            f"dag = DAG('bench_{n:04d}', schedule={cron!r}, start_date=pendulum.datetime(2026, 1, 1, tz={zone!r}),\n"
+            "          tags=['opsgenie-heartbeat'])\n"
+        )
+
+
+def sync_1000_dags(emulator: EmulatorHandle, repeats: int = 3) -> dict[str, Any]:
+    """``sync_heartbeats`` over 1,000 generated DAGs (creating their heartbeats on the emulator),
+    next to the DagBag parse of the same folder that it starts with."""
+    from airflow_provider_opsgenie_hb import schedule, sync
+    from airflow_provider_opsgenie_hb.sync import load_dags, sync_heartbeats
+
+    os.environ["AIRFLOW_CONN_BENCH"] = emulator.connection_json()
+    spent = {"derive": 0.0, "apply": 0.0}
+
+    def measured(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - started
+
+        return wrapper
+
+    originals = sync.interval_for_dag, sync.apply
+    sync.interval_for_dag = measured("derive", sync.interval_for_dag)  # type: ignore[assignment]
+    sync.apply = measured("apply", sync.apply)  # type: ignore[assignment]
+    try:
+        with tempfile.TemporaryDirectory(prefix="opsgenie-hb-bench-dags-") as folder:
+            write_dag_folder(Path(folder))
+            parse_times, sync_times, derive_times, apply_times = [], [], [], []
+            for _ in range(repeats):
+                parse_times.append(timed(lambda: load_dags(folder)))
+                emulator.reset()
+                schedule._GAPS.clear()  # no answers kept from the last round
+                spent.update(derive=0.0, apply=0.0)
+                started = time.perf_counter()
+                plan = sync_heartbeats(folder, conn_id="bench")
+                sync_times.append(time.perf_counter() - started)
+                derive_times.append(spent["derive"])
+                apply_times.append(spent["apply"])
+                assert plan.count("create") == 1000, plan.render()[-300:]
+    finally:
+        sync.interval_for_dag, sync.apply = originals
+    total, parse = statistics.median(sync_times), statistics.median(parse_times)
+    return {
+        "sync_1000_dags_s": round(total, 2),
+        "baseline_dagbag_parse_s": round(parse, 2),
+        "sync_vs_parse_ratio": round(total / parse, 2),
+        "of_which_interval_derivation_s": round(statistics.median(derive_times), 2),
+        "of_which_writes_to_opsgenie_s": round(statistics.median(apply_times), 2),
+        "goal": "sync <= 2x the parse",
+    }
+
+
 FIGURES: dict[str, Callable[[EmulatorHandle], dict[str, Any]]] = {
     "emulator_throughput": emulator_throughput,
     "ping_overhead": ping_overhead,
@@ -351,6 +451,8 @@ FIGURES: dict[str, Callable[[EmulatorHandle], dict[str, Any]]] = {
     "requests_per_run": requests_per_run,
     "bulk_ensure": bulk_ensure,
     "import_cost": import_cost,
+    "interval_derivation": interval_derivation,
+    "sync_1000_dags": sync_1000_dags,
 }
 
 

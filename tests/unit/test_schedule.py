@@ -1,15 +1,21 @@
-"""Heartbeat intervals derived from DAG schedules."""
+"""Heartbeat intervals derived from DAG schedules, compared with Airflow's own timetable walk."""
 
 from __future__ import annotations
 
 import datetime
+import itertools
+from pathlib import Path
+from typing import Any
 
+import pendulum
 import pytest
 from airflow.sdk import DAG, Asset
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable, MultipleCronTriggerTimetable
 from dateutil.relativedelta import relativedelta
+from schedule_corpus import Entry, corpus
 
+from airflow_provider_opsgenie_hb import schedule
 from airflow_provider_opsgenie_hb.schedule import (
     HeartbeatInterval,
     ScheduleIntervalError,
@@ -101,12 +107,14 @@ def test_largest_exact_unit(span: datetime.timedelta, expected: tuple[int, str])
     assert (result.interval, result.interval_unit) == expected
 
 
-def test_presets_are_read_whatever_resolved_them() -> None:
-    class Timetable:  # a timetable that kept the preset, as older Airflow versions do
-        expression = "@hourly"
-        timezone = "UTC"
+def test_scheduler_side_timetables_and_serialized_dags() -> None:
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables.trigger import CronTriggerTimetable as CoreCronTriggerTimetable
 
-    assert longest_gap(Timetable(), now=NOW) == datetime.timedelta(hours=1)
+    assert longest_gap(CoreCronTriggerTimetable("@hourly", timezone="UTC"), now=NOW) == datetime.timedelta(hours=1)
+    dag = DAG("serialized", schedule=CronTriggerTimetable("0 3 * * *", timezone="Europe/Berlin"))
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    assert str(interval_for_dag(serialized, now=NOW)) == "26 hours"
 
 
 def test_other_timetables() -> None:
@@ -120,3 +128,147 @@ def test_other_timetables() -> None:
         longest_gap(events, now=NOW)
     with pytest.raises(ScheduleIntervalError, match="continuously"):
         interval_for_dag(DAG("c", schedule="@continuous", max_active_runs=1), now=NOW)
+
+
+# ---------------------------------------------------------------------------- against Airflow's walk
+
+
+def reference_gap(timetable: Any, now: datetime.datetime, lookahead: datetime.timedelta) -> datetime.timedelta | None:
+    """Brute force: every run Airflow's scheduler-side timetable schedules from ``now`` until the
+    first one after ``now + lookahead`` (two runs at least); the longest gap, or None when the
+    runs stop before."""
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import TimeRestriction
+
+    core = coerce_to_core_timetable(timetable)
+    start = pendulum.instance(now)
+    restriction = TimeRestriction(earliest=start, latest=None, catchup=True)
+    info = core.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+    runs = []
+    while info is not None:
+        runs.append(info.run_after)
+        if info.run_after > start + lookahead and len(runs) > 1:
+            return max(datetime.timedelta(seconds=(b - a).total_seconds()) for a, b in itertools.pairwise(runs))
+        info = core.next_dagrun_info(last_automated_data_interval=info.data_interval, restriction=restriction)
+    return None
+
+
+def test_the_corpus_covers_what_it_should() -> None:
+    entries = corpus()
+    assert len(entries) >= 60
+    crons = " ".join(
+        e.schedule if isinstance(e.schedule, str) else " ".join(e.schedule)
+        for e in entries
+        if isinstance(e.schedule, (str, tuple))
+    )
+    for feature in ("L", "W", "#", "-", "/", ",", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"):
+        assert feature in crons, feature
+    zones = {e.zone for e in entries}
+    assert {"Australia/Lord_Howe", "America/Santiago", "Asia/Beirut", "Australia/Sydney", "Asia/Tokyo"} <= zones
+    assert {e.variant for e in entries} == {"trigger", "interval", "partition", "asset-or-time"}
+
+
+@pytest.mark.parametrize("entry", corpus(), ids=lambda e: e.label)
+def test_longest_gap_equals_airflows_walk(entry: Entry) -> None:
+    now, lookahead = entry.span()
+    expected = reference_gap(entry.timetable(), now, lookahead)
+    assert expected is not None
+    assert expected > datetime.timedelta(0)
+    assert longest_gap(entry.timetable(), now=now, lookahead=lookahead) == expected
+
+
+@pytest.mark.parametrize(
+    ("schedule", "lookahead", "expected"),
+    [
+        ("0 0 29 2 *", schedule.LOOKAHEAD, datetime.timedelta(days=1461)),
+        ("@yearly", schedule.LOOKAHEAD, datetime.timedelta(days=366)),
+        ("0 3 * * *", datetime.timedelta(days=366), datetime.timedelta(hours=25)),
+    ],
+)
+def test_the_default_lookahead_holds_leap_years(schedule: str, lookahead: datetime.timedelta, expected: object) -> None:
+    berlin = CronTriggerTimetable(schedule, timezone="Europe/Berlin")
+    assert longest_gap(berlin, now=NOW) == expected
+    assert reference_gap(berlin, NOW, lookahead) == expected
+
+
+def test_dense_crons_are_not_walked_run_by_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.timetables.trigger import CronTriggerTimetable as CoreCronTriggerTimetable
+
+    calls = []
+    original = CoreCronTriggerTimetable.next_dagrun_info
+
+    def counting(self: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(CoreCronTriggerTimetable, "next_dagrun_info", counting)
+    gap = longest_gap(CronTriggerTimetable("* * * * 1-5", timezone="Europe/Berlin"), now=NOW)
+    assert gap == datetime.timedelta(days=2, minutes=1)  # Friday 23:59 to Monday 00:00
+    assert 0 < len(calls) < 200  # four years hold over a million runs
+
+
+def test_the_issue_examples_differ_from_a_naive_walk() -> None:
+    berlin_twice = MultipleCronTriggerTimetable("0 3 * * *", "0 15 * * *", timezone="Europe/Berlin")
+    assert longest_gap(berlin_twice, now=NOW) == datetime.timedelta(hours=13)
+    assert str(interval_for_dag(DAG("d", schedule=berlin_twice), now=NOW)) == "14 hours"
+    every_five = CronTriggerTimetable("*/5 * * * *", timezone="Europe/Berlin")
+    assert str(interval_for_dag(DAG("d", schedule=every_five), now=NOW)) == "10 minutes"
+    new_york = CronTriggerTimetable("0 * * * *", timezone="America/New_York")
+    assert str(interval_for_dag(DAG("d", schedule=new_york), now=NOW)) == "2 hours"
+    leap_days = MultipleCronTriggerTimetable("0 0 29 2 *", "0 12 29 2 *", timezone="UTC")
+    assert longest_gap(leap_days, now=NOW) == datetime.timedelta(days=1461) - datetime.timedelta(hours=12)
+
+
+def test_interval_is_gap_plus_grace_rounded_up_never_below_the_gap() -> None:
+    gap = datetime.timedelta(minutes=90, seconds=1)
+    assert str(schedule.interval_for_gap(gap)) == "151 minutes"
+    assert str(schedule.interval_for_gap(gap, datetime.timedelta(seconds=-5))) == "91 minutes"
+    assert str(schedule.interval_for_gap(datetime.timedelta(days=1461))) == "35065 hours"
+
+
+class EveryOtherDay:
+    """A plugin timetable: runs at noon every other day (from 2026-01-01)."""
+
+    def __init__(self, step: datetime.timedelta = datetime.timedelta(days=2)) -> None:
+        self.step = step
+
+    def next_dagrun_info(self, *, last_automated_data_interval: Any, restriction: Any) -> Any:
+        from airflow.timetables.base import DagRunInfo
+
+        base = pendulum.datetime(2026, 1, 1, 12, tz="UTC")
+        if last_automated_data_interval is not None:
+            return DagRunInfo.exact(last_automated_data_interval.end + self.step)
+        steps = -(-(restriction.earliest - base).total_seconds() // self.step.total_seconds())
+        return DagRunInfo.exact(base + self.step * int(steps))
+
+
+def test_custom_timetables_are_walked() -> None:
+    assert longest_gap(EveryOtherDay(), now=NOW) == datetime.timedelta(days=2)
+    with pytest.raises(ScheduleIntervalError, match="more than 5000 runs"):
+        longest_gap(EveryOtherDay(datetime.timedelta(minutes=5)), now=NOW)
+
+
+def test_events_that_end_ask_for_an_explicit_interval() -> None:
+    from airflow.sdk.definitions.timetables.events import EventsTimetable
+
+    weekly = [NOW + datetime.timedelta(weeks=n) for n in range(300)]
+    assert longest_gap(EventsTimetable(event_dates=weekly), now=NOW) == datetime.timedelta(weeks=1)
+    with pytest.raises(ScheduleIntervalError, match="list of events"):
+        longest_gap(EventsTimetable(event_dates=weekly[:10]), now=NOW)
+
+
+def test_readme_table_is_generated_from_the_code() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    begin, end = readme.index(schedule.README_START), readme.index(schedule.README_END)
+    assert readme[begin : end + len(schedule.README_END)] == schedule.readme_table()
+
+
+def test_without_now_the_walk_starts_today_and_answers_are_shared() -> None:
+    today = pendulum.now("UTC").start_of("day")
+    weekly = CronTriggerTimetable("0 3 * * 1", timezone="Europe/Berlin")
+    assert longest_gap(weekly) == longest_gap(weekly, now=today)
+    assert longest_gap(CronTriggerTimetable("0 3 * * 1", timezone="Europe/Berlin")) == longest_gap(weekly)
+    with pytest.raises(ScheduleIntervalError, match="runs once"):
+        interval_for_dag(DAG("once", schedule="@once"))
+    with pytest.raises(ScheduleIntervalError, match="runs once"):  # the cached answer is the error too
+        interval_for_dag(DAG("again", schedule="@once"))
