@@ -10,6 +10,7 @@ never disagree about a name, a run type or an interval. Nothing here imports a f
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -119,10 +120,15 @@ def render_for_dag(value: Any, dag: Any) -> Any:
         return [render_for_dag(v, dag) for v in value]
     if not is_template(value) or not isinstance(value, str):
         return value
+    return _dag_template(value).render(dag=dag, dag_id=dag.dag_id)
+
+
+@functools.lru_cache(maxsize=256)
+def _dag_template(source: str) -> Any:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(undefined=StrictUndefined).from_string(value).render(dag=dag, dag_id=dag.dag_id)
+    return SandboxedEnvironment(undefined=StrictUndefined).from_string(source)
 
 
 @dataclass(frozen=True)
