@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow_timetables import DAG_FILE_IMPORTS
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
 
@@ -17,12 +18,11 @@ HEADER = """
 import datetime
 import pendulum
 from airflow.sdk import DAG, Asset, task
-from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable, DeltaDataIntervalTimetable
-from airflow.sdk.definitions.timetables.trigger import MultipleCronTriggerTimetable
+{timetables}
 from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
-"""
+""".replace("{timetables}", DAG_FILE_IMPORTS)
 
 DAGS = {
     "cron_trigger": 'DAG("cron_trigger", schedule="{schedule}", start_date=START, tags=["opsgenie-heartbeat"])',
