@@ -1,70 +1,113 @@
-"""Servers that misbehave the way real networks do, on 127.0.0.1, for the deadline tests."""
+"""Servers that misbehave the way real networks do, on 127.0.0.1, for the deadline tests.
+
+Each is a plain listening socket whose connections get one behaviour; every behaviour
+stops by itself when the server stops (or after a minute).
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import socket
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-MODES = ("black_hole", "trickle_body", "trickle_headers")
+LIST_BODY = json.dumps({"data": {"heartbeats": []}, "took": 0, "requestId": "r-1"}).encode()
+PONG_BODY = json.dumps({"result": "PONG", "took": 0.0, "requestId": "r-1"}).encode()
+
+Behaviour = Callable[[socket.socket, threading.Event], None]
 
 
-@contextmanager
-def faulty_server(mode: str, *, step: float = 0.5, max_seconds: float = 120) -> Iterator[str]:
-    """Serve ``mode`` on a free port and yield its base URL; every connection is served alike.
+def _read_request(conn: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        data += chunk
 
-    - ``black_hole``: accepts the connection, reads the request, never answers;
-    - ``trickle_body``: answers 202 headers at once, then one body byte every ``step`` seconds;
-    - ``trickle_headers``: sends the status line and headers one byte every ``step`` seconds.
-    Each connection stops by itself after ``max_seconds``.
-    """
-    assert mode in MODES
+
+def trickle_body(
+    conn: socket.socket,
+    stop: threading.Event,
+    *,
+    every: float = 0.5,
+    status: bytes = b"200 OK",
+    body: bytes = LIST_BODY,
+    length: int = 40,
+) -> None:
+    """Headers at once, then one byte of the body every ``every`` seconds."""
+    _read_request(conn)
+    head = b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
+    conn.sendall(head + str(length).encode() + b"\r\n\r\n")
+    for byte in (body + b" " * length)[:length]:
+        if stop.wait(every):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def trickle_headers(conn: socket.socket, stop: threading.Event, *, every: float = 0.5) -> None:
+    """The status line and headers one byte every ``every`` seconds (a ping's 202 PONG)."""
+    _read_request(conn)
+    head = b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(PONG_BODY)
+    for byte in head + PONG_BODY:
+        if stop.wait(every):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def never_answer(conn: socket.socket, stop: threading.Event) -> None:
+    """Reads the request, then says nothing."""
+    _read_request(conn)
+    stop.wait(60)
+
+
+def accept_and_hang(conn: socket.socket, stop: threading.Event) -> None:
+    """Accepts, reads nothing, answers nothing."""
+    stop.wait(60)
+
+
+def serve(behaviour: Behaviour | None) -> Iterator[str]:
+    """A listening socket on 127.0.0.1 that treats each connection with ``behaviour``;
+    with ``None`` it never calls ``accept()`` (the kernel completes the handshake)."""
+    stop = threading.Event()
     listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
-    listener.settimeout(0.2)
-    stop = threading.Event()
+    listener.settimeout(0.1)
+    connections: list[socket.socket] = []
 
-    def serve(conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(1)
-            try:
-                conn.recv(65536)
-            except OSError:
-                return
-            body = b'{"result": "PONG", "took": 0.0, "requestId": "trickle"}'
-            head = b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
-            head += b"Content-Length: %d\r\n\r\n" % len(body)
-            ends = time.monotonic() + max_seconds
-            if mode == "trickle_body":
-                conn.sendall(head)
-            payload = {"black_hole": b"", "trickle_body": body, "trickle_headers": head + body}[mode]
-            for i in range(len(payload)) if payload else iter(int, 1):
-                if stop.is_set() or time.monotonic() > ends:
-                    return
-                if payload:
-                    try:
-                        conn.sendall(payload[i : i + 1])
-                    except OSError:
-                        return
-                time.sleep(step)
-
-    def accept() -> None:
+    def loop() -> None:
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
             except OSError:
                 continue
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+            connections.append(conn)
+            assert behaviour is not None
+            threading.Thread(target=behaviour, args=(conn, stop), daemon=True).start()
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
+    if behaviour is not None:
+        threading.Thread(target=loop, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         stop.set()
-        thread.join(2)
+        for conn in connections:
+            conn.close()
         listener.close()
+
+
+#: What a ping meets: a 202 PONG trickled after its headers, trickled headers, or silence.
+MODES: dict[str, Behaviour] = {
+    "trickle_body": functools.partial(trickle_body, status=b"202 Accepted", body=PONG_BODY, length=len(PONG_BODY)),
+    "trickle_headers": trickle_headers,
+    "black_hole": never_answer,
+}
+
+
+@contextmanager
+def faulty_server(mode: str) -> Iterator[str]:
+    """One of :data:`MODES` on a free port; yields its base URL."""
+    yield from serve(MODES[mode])

@@ -1,7 +1,8 @@
 """A call's deadline bounds the whole call, whatever the server does; deadlines are per thread.
 
-The faulty servers here are plain sockets on 127.0.0.1: one trickles the body, one reads
-the request and never answers, one never even accepts the connection.
+The faulty servers (``tests/faulty_servers.py``) are plain sockets on 127.0.0.1: one
+trickles the body, one reads the request and never answers, one accepts and hangs, one
+never even accepts the connection.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
+from faulty_servers import LIST_BODY, accept_and_hang, never_answer, serve, trickle_body
 
 from airflow_provider_opsgenie_hb.client import HeartbeatClient
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
@@ -21,75 +23,6 @@ from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartb
 
 DEADLINE = 1.5
 SLACK = 0.15  # thread scheduling and interpreter start-up of the error path, on a busy 2-core machine
-
-LIST_BODY = json.dumps({"data": {"heartbeats": []}, "took": 0, "requestId": "r-1"}).encode()
-
-
-def _read_request(conn: socket.socket) -> None:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            return
-        data += chunk
-
-
-def trickle_body(conn: socket.socket, stop: threading.Event, *, every: float = 0.5, length: int = 40) -> None:
-    """Headers at once, then one byte of the body every ``every`` seconds."""
-    _read_request(conn)
-    conn.sendall(
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + str(length).encode() + b"\r\n\r\n"
-    )
-    body = (LIST_BODY + b" " * length)[:length]
-    for byte in body:
-        if stop.wait(every):
-            return
-        conn.sendall(bytes([byte]))
-
-
-def never_answer(conn: socket.socket, stop: threading.Event) -> None:
-    """Reads the request, then says nothing."""
-    _read_request(conn)
-    stop.wait(60)
-
-
-def accept_and_hang(conn: socket.socket, stop: threading.Event) -> None:
-    """Accepts, reads nothing, answers nothing."""
-    stop.wait(60)
-
-
-Behaviour = Callable[[socket.socket, threading.Event], None]
-
-
-def serve(behaviour: Behaviour | None) -> Iterator[str]:
-    """A listening socket on 127.0.0.1 that treats each connection with ``behaviour``;
-    with ``None`` it never calls ``accept()`` (the kernel completes the handshake)."""
-    stop = threading.Event()
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.1)
-    connections: list[socket.socket] = []
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            connections.append(conn)
-            assert behaviour is not None
-            threading.Thread(target=behaviour, args=(conn, stop), daemon=True).start()
-
-    if behaviour is not None:
-        threading.Thread(target=loop, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        for conn in connections:
-            conn.close()
-        listener.close()
 
 
 @pytest.fixture
