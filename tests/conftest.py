@@ -34,6 +34,24 @@ from airflow_provider_opsgenie_hb.emulator.control import start_emulator_cli as 
 pytest_plugins = ["airflow_provider_opsgenie_hb.emulator.pytest_plugin"]
 
 
+# Tests of code that imports no Airflow (the client, the emulator): the Airflow version cannot
+# change their outcome, so the version matrix runs them on one Airflow only (see .ci/run).
+AIRFLOW_FREE_MODULES = {
+    "test_client.py",
+    "test_emulator.py",
+    "test_emulator_jsm.py",
+    "test_emulator_rules.py",
+    "test_persistence.py",
+    "test_deadline.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in AIRFLOW_FREE_MODULES or getattr(item, "originalname", "") == "test_fault_matrix":
+            item.add_marker(pytest.mark.airflow_free)
+
+
 @pytest.fixture(autouse=True)
 def heartbeat_record_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test starts as a fresh deployment would: the callback has recorded nothing yet."""
