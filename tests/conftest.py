@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import itertools
+import logging
 import os
 import subprocess
 import sys
@@ -27,11 +29,20 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.pop("AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT", None)
 
 import pytest  # noqa: E402
+from packaging.version import Version  # noqa: E402
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle  # noqa: E402
 from airflow_provider_opsgenie_hb.emulator.control import start_emulator_cli as start_emulator_process  # noqa: E402
 
 pytest_plugins = ["airflow_provider_opsgenie_hb.emulator.pytest_plugin"]
+
+
+AIRFLOW_VERSION = Version(importlib.metadata.version("apache-airflow"))
+
+
+def our_warnings(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
+    """Warnings this provider logged (Airflow 3.0 itself warns about any connection type with "_")."""
+    return [r for r in records if r.levelno >= logging.WARNING and r.name.startswith("airflow_provider_opsgenie_hb")]
 
 
 # Tests of code that imports no Airflow (the client, the emulator): the Airflow version cannot

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DAGS_FOLDER
+from conftest import DAGS_FOLDER, our_warnings
 from faulty_servers import MODES, faulty_server
 
 from airflow_provider_opsgenie_hb import record
@@ -200,7 +200,7 @@ def test_a_damaged_record_never_breaks_the_callback_or_loses_a_ping(
     assert operations.count("ping") == 2
     expected = {"corrupt": ["ping", "get", "ping"], "unwritable": ["ping", "get", "ping", "get"]}
     assert operations == expected.get(damage, ["ping", "ping"])
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not our_warnings(caplog.records)
 
 
 def test_a_record_expires(

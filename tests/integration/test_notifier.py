@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Backend
+from conftest import Backend, our_warnings
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
 from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
@@ -147,7 +147,7 @@ def test_existing_heartbeat_gives_no_warning(backend: Backend, caplog: pytest.Lo
     OpsgenieHeartbeatHook().create_heartbeat(name="fine", interval=1, interval_unit="hours")
     caplog.set_level(logging.WARNING)
     send_opsgenie_heartbeat(name="fine")(_context("d", "scheduled__1"))
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not our_warnings(caplog.records)
 
 
 @pytest.mark.parametrize(

@@ -217,8 +217,8 @@ def test_lifecycle_example_dag_runs_end_to_end(opsgenie_emulator: EmulatorHandle
 
 
 def test_every_example_dag_imports_without_errors(airflow_db: str) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_opsgenie_hb.compat import dag_bag
 
-    bag = DagBag(dag_folder=str(ROOT / "example_dags"))
+    bag = dag_bag(str(ROOT / "example_dags"))
     assert bag.import_errors == {}
     assert len(bag.dags) == len(list((ROOT / "example_dags").glob("example_*.py")))

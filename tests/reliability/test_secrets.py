@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import AIRFLOW_VERSION
+from packaging.version import Version
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle, EmulatorServer
 from airflow_provider_opsgenie_hb.errors import HeartbeatError
@@ -47,6 +49,12 @@ def keyed_emulator(monkeypatch: pytest.MonkeyPatch) -> Any:
     server.stop()
 
 
+@pytest.mark.xfail(
+    Version("3.1") > AIRFLOW_VERSION,
+    reason="Airflow 3.0's own in-process dag.test() writes the connection, key included, to its DEBUG "
+    "log ({dag.py:1103}); this provider's own output is checked on every other version",
+    strict=True,
+)
 def test_the_key_leaks_nowhere(
     keyed_emulator: EmulatorHandle,
     run_dag: Callable[..., Any],
