@@ -176,11 +176,11 @@ def test_providers_manager_finds_the_connection_type_and_hook() -> None:
 
 def _connection_form_fields() -> dict[str, set[str]]:
     """Connection type -> the extra fields of its form, from the API server's own service."""
-    if Version("3.1") > AIRFLOW_VERSION:
-        try:
-            import flask_appbuilder  # noqa: F401
-        except ImportError:
-            pytest.skip("Airflow 3.0 shows custom connection fields only with flask-appbuilder (the fab provider)")
+    if Version("3.2") > AIRFLOW_VERSION:
+        # Before 3.2 the API server stands in for WTForms only while its providers manager loads
+        # hooks for the first time, which a test process has done long before: the form is
+        # checked through the real API server there (tests/e2e, the UI test).
+        pytest.skip("before Airflow 3.2 the connection form is checked through the API server (tests/e2e)")
     from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
 
     return {m.connection_type: set(m.extra_fields or ()) for m in HookMetaService.hook_meta_data()}
