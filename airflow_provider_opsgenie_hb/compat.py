@@ -6,7 +6,7 @@ there where they are used; what it does not cover lives here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from airflow.dag_processing.dagbag import DagBag
@@ -55,3 +55,16 @@ def connection_field_behaviour(hook_class: Any) -> dict[str, Any]:
     """The connection form's standard fields for Airflow < 3.2, from the ``ui-field-behaviour`` metadata."""
     behaviour = _connection_type(hook_class.conn_type)["ui-field-behaviour"]
     return {key.replace("-", "_"): value for key, value in behaviour.items()}
+
+
+HookClass = TypeVar("HookClass", bound=type)
+
+
+def with_legacy_connection_form(hook_class: HookClass) -> HookClass:
+    """Give a hook class the connection form methods Airflow 3.0 and 3.1 call (3.2+ reads the metadata).
+
+    They are set on the class itself: Airflow looks in each hook class's own ``__dict__``, not its bases.
+    """
+    setattr(hook_class, "get_connection_form_widgets", classmethod(connection_form_widgets))  # noqa: B010
+    setattr(hook_class, "get_ui_field_behaviour", classmethod(connection_field_behaviour))  # noqa: B010
+    return hook_class

@@ -22,7 +22,7 @@ from airflow_provider_opsgenie_hb.client import (
     JsmHeartbeatClient,
     resolve_base_url,
 )
-from airflow_provider_opsgenie_hb.compat import connection_field_behaviour, connection_form_widgets
+from airflow_provider_opsgenie_hb.compat import with_legacy_connection_form
 from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatForbiddenError, HeartbeatValidationError
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ def _seconds(extras: Mapping[str, Any], key: str, default: float) -> float:
     return seconds
 
 
+@with_legacy_connection_form
 class OpsgenieHeartbeatHook(BaseHook):
     """Talk to the OpsGenie Heartbeat API through an Airflow connection.
 
@@ -118,17 +119,6 @@ class OpsgenieHeartbeatHook(BaseHook):
     default_conn_name = "opsgenie_heartbeat_default"
     conn_type = "opsgenie_heartbeat"
     hook_name = "OpsGenie Heartbeat"
-
-    # The connection form on Airflow 3.0 and 3.1 (3.2+ reads the provider's metadata instead and
-    # does not call these). Each hook class defines them itself: Airflow looks in the class's own
-    # ``__dict__``, not its bases.
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        return connection_form_widgets(cls)
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return connection_field_behaviour(cls)
 
     def __init__(
         self,
@@ -264,6 +254,7 @@ class OpsgenieHeartbeatHook(BaseHook):
         return True, f"Connected to {self.client.base_url}: {count} heartbeat(s) visible."
 
 
+@with_legacy_connection_form
 class JsmOpsHeartbeatHook(OpsgenieHeartbeatHook):
     """The hook for a ``jsm_ops_heartbeat`` connection (Jira Service Management Operations).
 
@@ -276,17 +267,6 @@ class JsmOpsHeartbeatHook(OpsgenieHeartbeatHook):
     default_conn_name = "jsm_ops_heartbeat_default"
     conn_type = JSM_CONN_TYPE
     hook_name = "JSM Operations Heartbeat"
-
-    # The connection form on Airflow 3.0 and 3.1 (3.2+ reads the provider's metadata instead and
-    # does not call these). Each hook class defines them itself: Airflow looks in the class's own
-    # ``__dict__``, not its bases.
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        return connection_form_widgets(cls)
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return connection_field_behaviour(cls)
 
     def __init__(self, opsgenie_heartbeat_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(opsgenie_heartbeat_conn_id, **kwargs)
