@@ -65,6 +65,13 @@ def get_provider_info() -> dict[str, Any]:
                         "string",
                         "",
                     ),
+                    "interval_mode": _option(
+                        "The interval of tagged DAGs' heartbeats: longest_gap (the schedule's longest gap "
+                        "plus grace, fixed) or next_run (each run sets it to the time until the next run, "
+                        "plus grace, so a missed run alerts within the grace).",
+                        "string",
+                        "longest_gap",
+                    ),
                     "run_types": _option(
                         "Comma-separated kinds of DAG run whose success the listener pings.",
                         "string",

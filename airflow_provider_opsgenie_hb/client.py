@@ -507,6 +507,7 @@ class HeartbeatClient:
         alert_priority: str | None = None,
         marker: str | None = None,
         update_existing: bool = True,
+        compare_interval: bool = True,
     ) -> EnsureResult:
         """Create the heartbeat, or update the fields that differ; nothing when it matches.
 
@@ -519,6 +520,9 @@ class HeartbeatClient:
         heartbeat, and needed on an existing one before this call changes it. A heartbeat that
         exists with other settings is left alone and reported as ``conflict`` (with the
         differing fields in ``changed``) when it lacks the marker, or with ``update_existing=False``.
+
+        ``compare_interval=False`` uses the interval only to create the heartbeat: an existing
+        one keeps its own (for heartbeats whose runs set it, ``interval="next_run"``).
         """
         wanted: dict[str, Any] = {
             "name": name,
@@ -535,6 +539,8 @@ class HeartbeatClient:
         if marker is not None and marker not in (alert_tags or ()):
             to_create["alert_tags"] = [*(alert_tags or ()), marker]
         self._validate(to_create, required=REQUIRED_ON_CREATE)
+        if not compare_interval:
+            wanted["interval"] = wanted["interval_unit"] = None
         try:
             current = self.get_heartbeat(name)
         except HeartbeatNotFoundError:

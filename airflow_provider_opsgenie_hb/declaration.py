@@ -31,6 +31,10 @@ RUN_TYPES = ("scheduled", "manual", "asset_triggered", "operator_triggered", "as
 #: Backfills are left out: an old date succeeding says nothing about whether today's runs happen.
 DEFAULT_RUN_TYPES = tuple(t for t in RUN_TYPES if t != "backfill")
 
+#: ``interval="next_run"``: every run sets the interval to the time until the next run.
+NEXT_RUN = "next_run"
+INTERVAL_MODES = ("longest_gap", NEXT_RUN)
+
 DEFAULT_DEPLOYMENT = "default"
 _DEPLOYMENT_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -69,6 +73,8 @@ class ListenerSettings:
     queue_size: int
     ping_deadline: float
     flush_seconds: float
+    #: ``longest_gap`` (a fixed interval) or ``next_run`` (each run sets the interval to the next run)
+    interval_mode: str = "longest_gap"
 
 
 def listener_settings() -> ListenerSettings:
@@ -81,7 +87,15 @@ def listener_settings() -> ListenerSettings:
         queue_size=int(conf_get("queue_size", "1000")),
         ping_deadline=float(conf_get("ping_deadline_seconds", "10")),
         flush_seconds=float(conf_get("shutdown_flush_seconds", "5")),
+        interval_mode=_interval_mode(conf_get("interval_mode", "longest_gap")),
     )
+
+
+def _interval_mode(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in INTERVAL_MODES:
+        raise ValueError(f"[{SECTION}] interval_mode must be one of {', '.join(INTERVAL_MODES)}, got {value!r}")
+    return mode
 
 
 def deployment() -> str:
@@ -136,11 +150,13 @@ class HeartbeatSettings:
     """The settings a declaration gives its heartbeat; ``None`` leaves a field to OpsGenie.
 
     ``interval`` and ``interval_unit`` go together; without them the interval is derived
-    from the DAG's schedule, plus ``grace``. ``enabled=None`` leaves the enabled state alone
-    (a heartbeat disabled for a maintenance window stays disabled).
+    from the DAG's schedule, plus ``grace``. ``interval="next_run"`` (no unit) lets every
+    run set the interval to the time until the next run, plus ``grace``; the heartbeat is
+    created with the derived one. ``enabled=None`` leaves the enabled state alone (a
+    heartbeat disabled for a maintenance window stays disabled).
     """
 
-    interval: int | None = None
+    interval: int | str | None = None
     interval_unit: str | None = None
     grace: datetime.timedelta | None = None
     enabled: bool | None = None
@@ -149,6 +165,11 @@ class HeartbeatSettings:
     alert_tags: tuple[str, ...] | None = None
     alert_priority: str | None = None
     owner_team: str | Mapping[str, str] | None = None
+
+    @property
+    def follows_next_run(self) -> bool:
+        """Runs set the interval (``interval="next_run"``): ensure and sync only create with one."""
+        return self.interval == NEXT_RUN
 
 
 @dataclass(frozen=True)
@@ -178,7 +199,7 @@ class HeartbeatDeclaration:
         render = render or (lambda value: render_for_dag(value, dag))
         given = self.settings
         interval, unit = given.interval, given.interval_unit
-        if interval is None or unit is None:
+        if interval is None or unit is None or given.follows_next_run:
             derived = interval_for_dag(dag, grace=given.grace)
             interval, unit = derived.interval, derived.interval_unit
         tags = render(list(given.alert_tags)) if given.alert_tags is not None else None
@@ -201,7 +222,11 @@ def tag_declaration(dag: Any, settings: ListenerSettings | None = None) -> Heart
     if not settings.enabled or DAG_TAG not in (getattr(dag, "tags", None) or ()):
         return None
     return HeartbeatDeclaration(
-        name=settings.name_template, conn_id=settings.conn_id, run_types=settings.run_types, origin="tag"
+        name=settings.name_template,
+        conn_id=settings.conn_id,
+        run_types=settings.run_types,
+        settings=HeartbeatSettings(interval=NEXT_RUN if settings.interval_mode == NEXT_RUN else None),
+        origin="tag",
     )
 
 

@@ -24,6 +24,7 @@ MAX_ALERT_TAG_LENGTH = 50
 # and anything larger is refused here rather than overflowing on the server.
 MAX_INTERVAL = 2**31 - 1
 INTERVAL_UNITS = ("minutes", "hours", "days")
+UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
 ALERT_PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 DEFAULT_ALERT_PRIORITY = "P3"
 
@@ -235,6 +236,10 @@ class Heartbeat:
     last_ping_time: pendulum.DateTime | None = None
     #: JSM Operations' status (Unresponsive, Responsive, Off, Pending); None on OpsGenie
     status: str | None = None
+
+    @property
+    def interval_seconds(self) -> int:
+        return self.interval * UNIT_SECONDS[self.interval_unit]
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Heartbeat:

@@ -51,6 +51,11 @@ def ttl_seconds() -> float:
         return DEFAULT_TTL_SECONDS
 
 
+def scope(conn_id: str, client: Any, name: str) -> tuple[str, ...]:
+    """Whose heartbeat a fact is about: connection id, account (hashed), JSM team and name."""
+    return (conn_id, client.account_fingerprint(), getattr(client, "team_id", ""), name)
+
+
 def fact(kind: str, *parts: Any) -> str:
     """A fact's key: the kind and its parts, as a stable text (hashed for the file name)."""
     return json.dumps([kind, *parts], sort_keys=True, default=str)
@@ -58,20 +63,32 @@ def fact(kind: str, *parts: Any) -> str:
 
 def is_recorded(key: str) -> bool:
     """Whether ``key`` was recorded less than the TTL ago."""
-    ttl = ttl_seconds()
-    if ttl <= 0:
-        return False
-    path = _path(key)
-    try:
-        if time.time() - path.stat().st_mtime >= ttl:
-            return False
-        return path.read_text(encoding="utf-8") == path.name  # a whole record, not a torn or foreign file
-    except (OSError, UnicodeDecodeError):
-        return False
+    return recall(key) == ""
 
 
 def record(key: str) -> None:
     """Record ``key`` now (atomically: a concurrent reader sees the old file or the new one)."""
+    remember(key, "")
+
+
+def recall(key: str, *, ttl: float | None = None) -> str | None:
+    """The value remembered for ``key`` less than ``ttl`` (default: the configured TTL) ago, or None."""
+    configured = ttl_seconds()
+    if configured <= 0:
+        return None
+    ttl = configured if ttl is None else max(ttl, configured)
+    path = _path(key)
+    try:
+        if time.time() - path.stat().st_mtime >= ttl:
+            return None
+        name, _, value = path.read_text(encoding="utf-8").partition("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return value if name == path.name else None  # a whole record, not a torn or foreign file
+
+
+def remember(key: str, value: str) -> None:
+    """Remember ``value`` for ``key`` now (atomically: a concurrent reader sees the old file or the new one)."""
     if ttl_seconds() <= 0:
         return
     path = _path(key)
@@ -80,7 +97,7 @@ def record(key: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", delete=False, encoding="utf-8") as f:
             temporary = f.name
-            f.write(path.name)
+            f.write(f"{path.name}\n{value}" if value else path.name)
         os.replace(temporary, path)
     except OSError as exc:
         log.debug("Could not record %s in %s: %s", key, path.parent, exc)

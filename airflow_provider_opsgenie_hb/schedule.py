@@ -27,6 +27,8 @@ from typing import Any
 
 import pendulum
 
+from airflow_provider_opsgenie_hb.models import UNIT_SECONDS
+
 DEFAULT_MAX_GRACE = datetime.timedelta(hours=1)
 #: How far ahead the runs are walked: four years hold a leap day and every transition.
 LOOKAHEAD = datetime.timedelta(days=4 * 365 + 1)
@@ -64,6 +66,10 @@ class HeartbeatInterval:
         if minutes % 60 == 0:
             return cls(minutes // 60, "hours")
         return cls(minutes, "minutes")
+
+    @property
+    def seconds(self) -> int:
+        return self.interval * UNIT_SECONDS[self.interval_unit]
 
     def __str__(self) -> str:
         return f"{self.interval} {self.interval_unit}"
@@ -104,6 +110,67 @@ def longest_gap(
     if key is None:
         return _longest_gap(scheduler_timetable(timetable), start, lookahead)
     return _cached_gap(key, timetable, start, lookahead)
+
+
+@dataclass(frozen=True)
+class NextRun:
+    """The interval that lasts from this run until the next one Airflow schedules, plus grace."""
+
+    interval: HeartbeatInterval
+    #: when this run was due (its ``run_after``; the time of the ping when that is later)
+    anchor: pendulum.DateTime
+    #: when Airflow's timetable schedules the next run after this one
+    next_run_after: pendulum.DateTime
+
+
+def interval_until_next_run(
+    dag: Any,
+    *,
+    run_after: datetime.datetime | None,
+    data_interval: tuple[datetime.datetime, datetime.datetime] | None = None,
+    grace: datetime.timedelta | None = None,
+    now: datetime.datetime | None = None,
+) -> NextRun:
+    """The heartbeat interval from this run to the next scheduled one (``interval="next_run"``).
+
+    The next run is what Airflow's timetable gives after this run's data interval (or after
+    ``run_after`` for a timetable without one), within the DAG's start and end dates. The
+    interval is counted from when this run was due, not from when it finished, so a fixed
+    rhythm keeps one interval whatever each run takes; a run that finishes late only pushes
+    the next deadline later, never earlier. Raises ``ScheduleIntervalError`` when Airflow
+    schedules no next run.
+    """
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    moment = pendulum.now("UTC") if now is None else pendulum.instance(now).in_timezone("UTC")
+    due = moment if run_after is None else min(pendulum.instance(run_after).in_timezone("UTC"), moment)
+    last = (
+        DataInterval(pendulum.instance(data_interval[0]), pendulum.instance(data_interval[1]))
+        if data_interval is not None and data_interval[0] is not None and data_interval[1] is not None
+        else DataInterval.exact(due)
+    )
+    start, end = getattr(dag, "start_date", None), getattr(dag, "end_date", None)
+    restriction = TimeRestriction(
+        earliest=pendulum.instance(start) if start else None,
+        latest=pendulum.instance(end) if end else None,
+        catchup=True,
+    )
+    timetable = scheduler_timetable(dag.timetable)
+    try:
+        info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)
+    except Exception as exc:
+        raise ScheduleIntervalError(f"DAG {dag.dag_id!r}: Airflow cannot schedule its next run: {exc}") from None
+    if info is None:
+        raise ScheduleIntervalError(f"DAG {dag.dag_id!r}: Airflow schedules no run after {due.isoformat()}")
+    next_run_after = pendulum.instance(info.run_after).in_timezone("UTC")
+    if next_run_after <= due:
+        raise ScheduleIntervalError(f"DAG {dag.dag_id!r}: its timetable does not move past {due.isoformat()}")
+    # The countdown starts at the ping (this run's end), so the deadline falls after the next
+    # run's due time by as long as this run took: a catch-up or overrunning run alerts late,
+    # never early.
+    gap = next_run_after - due
+    extra = default_grace(gap) if grace is None else max(grace, datetime.timedelta(0))
+    return NextRun(HeartbeatInterval.from_timedelta(gap + extra), due, next_run_after)
 
 
 def scheduler_timetable(timetable: Any) -> Any:

@@ -15,11 +15,14 @@ the DAG folder.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pendulum
 
 from airflow_provider_opsgenie_hb.declaration import (
     DAG_TAG,
@@ -41,7 +44,7 @@ from airflow_provider_opsgenie_hb.models import (
     field_problems,
     is_marker,
 )
-from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError
+from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError, default_grace, interval_until_next_run
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -90,6 +93,14 @@ class PlanItem:
     notes: list[str] = field(default_factory=list)
     #: an orphan this deployment owns, which ``prune`` may delete
     prunable: bool = False
+    #: ``interval="next_run"``: when the DAG's next run is due (its runs set the interval;
+    #: sync creates with the longest gap and lengthens only an interval that would expire first)
+    next_run_after: datetime.datetime | None = None
+    grace: datetime.timedelta | None = None
+
+    @property
+    def runs_set_interval(self) -> bool:
+        return self.next_run_after is not None
 
 
 @dataclass
@@ -178,7 +189,15 @@ def _declaration(dag: Any, declaration: HeartbeatDeclaration, *, here: bool = Tr
     problems = field_problems({**fields, "enabled": fields["enabled"] is not False})
     if problems:  # one bad declaration must not stop the others
         return PlanItem("skipped", name, dag.dag_id, reason=_problems(problems))
-    return PlanItem("create", name, dag.dag_id, fields=fields)
+    item = PlanItem("create", name, dag.dag_id, fields=fields)
+    if declaration.settings.follows_next_run:
+        try:
+            item.next_run_after = interval_until_next_run(dag, run_after=None).next_run_after
+        except ScheduleIntervalError as exc:
+            return PlanItem("skipped", name, dag.dag_id, reason=str(exc).split(": ", 1)[-1])
+        item.grace = declaration.settings.grace
+        item.notes.append("interval set by each run (next_run)")
+    return item
 
 
 def _problems(problems: Mapping[str, str]) -> str:
@@ -255,7 +274,11 @@ def _compare(
     if problems:  # e.g. a heartbeat with 20 tags of its own and no room for the marker
         item.action, item.reason = "skipped", f"cannot be brought in line: {_problems(problems)}"
         return
-    changed = existing.differences(fields)
+    if item.runs_set_interval and not _expires_before_next_run(item, existing):
+        fields["compare_interval"] = False
+    changed = existing.differences({k: v for k, v in fields.items() if k != "compare_interval"})
+    if not fields.get("compare_interval", True):
+        changed = {k: v for k, v in changed.items() if k not in ("interval", "interval_unit")}
     if changed and not ownership.owns(existing) and not ownership.adopt:
         markers = ", ".join(t for t in existing.alert_tags if is_marker(t)) or "no marker"
         item.action, item.notes = "conflict", []
@@ -271,6 +294,16 @@ def _compare(
         item.changed = {k: (before.get(k), v) for k, v in changed.items()}
     else:
         item.action = "unchanged"
+
+
+def _expires_before_next_run(item: PlanItem, existing: Heartbeat) -> bool:
+    """Whether ``existing``'s interval runs out before the DAG's next run is due plus grace (a
+    schedule changed since the last run set it): then sync sets the longest gap, until that run."""
+    assert item.next_run_after is not None
+    since = existing.last_ping_time or pendulum.now("UTC")
+    needed = datetime.timedelta(seconds=item.next_run_after.timestamp() - since.timestamp())
+    needed += default_grace(needed) if item.grace is None else item.grace
+    return existing.interval_seconds < needed.total_seconds()
 
 
 def _new_fields(item: PlanItem, ownership: Ownership, paused: Mapping[str, bool] | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import threading
 from types import FrameType
 
 from airflow_provider_opsgenie_hb.emulator.server import EmulatorServer
+from airflow_provider_opsgenie_hb.emulator.state import INTERVAL_CHANGES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
         default="emulator@example.com",
         help="the account email of the JSM Operations routes (Basic auth with --api-key as the token)",
     )
+    parser.add_argument(
+        "--interval-change",
+        choices=INTERVAL_CHANGES,
+        default=INTERVAL_CHANGES[0],
+        help="what a changed interval does to the running countdown: applies at once (running, the "
+        "default) or from the next ping (next_ping); OpsGenie does not document which",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
@@ -37,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         ping_only_key=args.ping_only_key,
         state_file=args.state,
         jsm_email=args.jsm_email,
+        interval_change=args.interval_change,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -73,6 +73,11 @@ class EmulatorHandle:
         """Move the emulator's clock forward, so heartbeats expire without sleeping."""
         self._control("POST", "clock/advance", {"seconds": seconds})
 
+    def set_interval_change(self, change: str) -> None:
+        """``running`` (default): a changed interval moves the running countdown's deadline;
+        ``next_ping``: it applies from the next ping on. OpsGenie does not document which."""
+        self._control("POST", "settings", {"interval_change": change})
+
     def set_faults(self, *faults: dict[str, Any]) -> None:
         """Replace the active faults (see ``emulator/faults.py`` for their shape)."""
         self._control("POST", "faults", {"faults": list(faults)})

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from airflow_provider_opsgenie_hb.emulator import jsm, rules
 from airflow_provider_opsgenie_hb.emulator.faults import RATE_LIMIT_MESSAGE, Fault, FaultSet, FaultSpecError
-from airflow_provider_opsgenie_hb.emulator.state import EmulatorState
+from airflow_provider_opsgenie_hb.emulator.state import INTERVAL_CHANGES, EmulatorState
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class EmulatorServer(ThreadingHTTPServer):
         state_file: str | None = None,
         tick_seconds: float = 1.0,
         jsm_email: str = DEFAULT_JSM_EMAIL,
+        interval_change: str = INTERVAL_CHANGES[0],
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required: the emulator checks it like OpsGenie does")
@@ -82,6 +83,8 @@ class EmulatorServer(ThreadingHTTPServer):
         self.ping_only_key = ping_only_key
         self.jsm_email = jsm_email
         self.state = EmulatorState(state_file)
+        self.state.set_interval_change(interval_change)
+        self.interval_change = interval_change  # what a reset returns to
         self._state_file = state_file
         self.jsm_states: dict[str, EmulatorState] = {}
         self._jsm_lock = threading.Lock()
@@ -144,6 +147,7 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def reset(self) -> None:
         self.faults.clear()
+        self.state.set_interval_change(self.interval_change)
         for state in self.all_states():
             state.reset()
         with self._jsm_lock:
@@ -483,6 +487,11 @@ def _clear_faults(server: EmulatorServer, data: dict[str, Any]) -> tuple[int, di
     return 200, {"faults": []}
 
 
+def _settings(server: EmulatorServer, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    server.state.set_interval_change(data.get("interval_change", server.state.interval_change))
+    return 200, {"interval_change": server.state.interval_change}
+
+
 def _reset(server: EmulatorServer, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     server.reset()
     return 200, {"result": "reset"}
@@ -511,4 +520,6 @@ _CONTROL_ROUTES: dict[tuple[str, str], _ControlRoute] = {
     ("POST", "/_emulator/faults"): _set_faults,
     ("DELETE", "/_emulator/faults"): _clear_faults,
     ("POST", "/_emulator/reset"): _reset,
+    ("GET", "/_emulator/settings"): lambda server, data: (200, {"interval_change": server.state.interval_change}),
+    ("POST", "/_emulator/settings"): _settings,
 }

@@ -15,6 +15,15 @@ _UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
 # Internal bookkeeping kept beside the API fields, never shown to clients.
 _COUNTDOWN = "_countdownFrom"
 _PINGED = "_lastPing"
+_ARMED = "_armedSeconds"  # the interval the running countdown started with
+#: What a changed interval does to the countdown already running. OpsGenie does not say:
+#: ``running`` (the default) applies it at once, measured from the last ping;
+#: ``next_ping`` keeps the running countdown and applies it from the next ping on.
+INTERVAL_CHANGES = ("running", "next_ping")
+
+
+def _seconds(hb: dict[str, Any]) -> float:
+    return float(int(hb["interval"]) * _UNIT_SECONDS[hb["intervalUnit"]])
 
 
 def _iso(epoch: float) -> str:
@@ -36,6 +45,7 @@ class EmulatorState:
         self.heartbeats: dict[str, dict[str, Any]] = {}
         self.alerts: list[dict[str, Any]] = []
         self.clock_offset = 0.0
+        self.interval_change = INTERVAL_CHANGES[0]
         self._next_due = float("inf")
         self._db: sqlite3.Connection | None = None
         if state_file:
@@ -45,6 +55,21 @@ class EmulatorState:
 
     def now(self) -> float:
         return self._clock.now() if self._clock is not None else time.time() + self.clock_offset
+
+    def changes_apply_at_once(self) -> bool:
+        """Whether a changed interval moves the running countdown's deadline (one setting per emulator)."""
+        owner = self._clock if self._clock is not None else self
+        return owner.interval_change == "running"
+
+    def set_interval_change(self, change: str) -> None:
+        """Choose what a changed interval does to the running countdown (see :data:`INTERVAL_CHANGES`)."""
+        if change not in INTERVAL_CHANGES:
+            raise ValueError(f"interval_change must be one of {', '.join(INTERVAL_CHANGES)}, got {change!r}")
+        with self.lock:
+            self.interval_change = change
+            self._next_due = float("inf")
+            for hb in self.heartbeats.values():
+                self._schedule(hb)
 
     def advance(self, seconds: float) -> None:
         with self.lock:
@@ -70,6 +95,7 @@ class EmulatorState:
                 "alertPriority": fields.get("alertPriority") or DEFAULT_ALERT_PRIORITY,
                 _COUNTDOWN: now,
             }
+            hb[_ARMED] = _seconds(hb)
             if fields.get("ownerTeam"):
                 hb["ownerTeam"] = dict(fields["ownerTeam"])
             self.heartbeats[name] = hb
@@ -86,6 +112,7 @@ class EmulatorState:
                     hb[key] = dict(value) if key == "ownerTeam" else value
             if hb["enabled"] and not was_enabled:
                 hb[_COUNTDOWN] = self.now()
+                hb[_ARMED] = _seconds(hb)
             self._schedule(hb)
             self._save(hb)
             return self.public(hb)
@@ -111,6 +138,7 @@ class EmulatorState:
             hb["expired"] = False
             hb[_PINGED] = now
             hb[_COUNTDOWN] = now
+            hb[_ARMED] = _seconds(hb)
             hb["lastPingTime"] = _iso(now)
             self._schedule(hb)
             self._save(hb)
@@ -123,7 +151,9 @@ class EmulatorState:
     # ------------------------------------------------------------------ expiry
 
     def _deadline(self, hb: dict[str, Any]) -> float:
-        return float(hb[_COUNTDOWN]) + int(hb["interval"]) * _UNIT_SECONDS[hb["intervalUnit"]]
+        armed = hb.get(_ARMED)
+        seconds = _seconds(hb) if armed is None or self.changes_apply_at_once() else float(armed)
+        return float(hb[_COUNTDOWN]) + seconds
 
     def _schedule(self, hb: dict[str, Any]) -> None:
         if hb["enabled"] and not hb["expired"]:

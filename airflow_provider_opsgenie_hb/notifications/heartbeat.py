@@ -31,6 +31,7 @@ from airflow_provider_opsgenie_hb.declaration import (
     DEFAULT_CONN_ID,
     DEFAULT_NAME_TEMPLATE,
     DEFAULT_RUN_TYPES,
+    NEXT_RUN,
     RUN_TYPES,
     HeartbeatDeclaration,
     HeartbeatSettings,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+    from airflow_provider_opsgenie_hb.schedule import NextRun
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,14 @@ _DEFAULT_ADVICE = "OpsGenie could not be reached in time; if this keeps happenin
 
 
 @dataclass
+class _Following:
+    """``interval="next_run"``: the interval this run wants, and why it could not be set."""
+
+    next_run: NextRun | None
+    error: BaseException | None = None
+
+
+@dataclass
 class _Delivery:
     """What one call's worker thread did, read by the calling thread."""
 
@@ -80,6 +90,7 @@ class _Delivery:
     pinged: bool = False
     error: BaseException | None = None  # before or instead of the ping
     after_ping_error: BaseException | None = None  # ensure or check, after a ping that went out
+    interval_error: BaseException | None = None  # interval="next_run": the interval was not set
 
 
 class OpsgenieHeartbeatNotifier(BaseNotifier):
@@ -93,8 +104,11 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
     :param ensure: after the ping, make sure the heartbeat exists and matches the settings
         below (needs a key with configuration access); remembered between runs.
     :param interval: the heartbeat's interval when ensuring; by default derived from the
-        DAG's schedule (longest gap between runs plus ``grace``).
-    :param interval_unit: ``minutes``, ``hours`` or ``days``, with ``interval``.
+        DAG's schedule (longest gap between runs plus ``grace``). ``"next_run"``: every run
+        sets the interval to the time until the next scheduled run plus ``grace`` (a PATCH
+        before the ping, only when it changes), so a missed run alerts within the grace
+        whatever the gap before it; see :mod:`airflow_provider_opsgenie_hb.next_run`.
+    :param interval_unit: ``minutes``, ``hours`` or ``days``, with a numeric ``interval``.
     :param grace: extra time allowed on top of the derived interval (default: one more
         interval, at most an hour).
     :param enabled: when ensuring, enable or disable the heartbeat; by default its enabled
@@ -117,7 +131,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         name: str | None = None,
         opsgenie_heartbeat_conn_id: str = DEFAULT_CONN_ID,
         ensure: bool = False,
-        interval: int | None = None,
+        interval: int | str | None = None,
         interval_unit: str | None = None,
         grace: datetime.timedelta | None = None,
         enabled: bool | None = None,
@@ -154,8 +168,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         deadline = self.deadline
         if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not 0 < deadline < math.inf:
             problems["deadline"] = f"must be a positive, finite number of seconds, got {deadline!r}"
-        if (self.interval is None) != (self.interval_unit is None):
-            problems["interval"] = "give interval and interval_unit together (or neither, to derive them)"
+        problems |= _interval_problems(self.interval, self.interval_unit)
         for flag in ("ensure", "raise_on_error"):
             if not isinstance(getattr(self, flag), bool):
                 problems[flag] = f"must be True or False, got {getattr(self, flag)!r}"
@@ -175,7 +188,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             problems["grace"] = f"must be a timedelta >= 0, got {self.grace!r}"
         fields = {
             "name": self.name,
-            "interval": self.interval,
+            "interval": None if isinstance(self.interval, str) else self.interval,
             "interval_unit": self.interval_unit,
             "enabled": self.enabled,
             "description": self.description,
@@ -246,7 +259,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
                 return self.render_template(value, context, env)
 
             name = self._resolve_name(render, dag)
-            delivery = self._deliver_within_deadline(name, dag, render, started)
+            delivery = self._deliver_within_deadline(name, dag, render, started, context.get("dag_run"))
         except Exception as exc:
             if self.raise_on_error:
                 raise
@@ -256,7 +269,12 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             if self.raise_on_error:
                 raise delivery.error
             self._warn_not_pinged(name, delivery.error, started)
-        elif delivery.after_ping_error is not None:
+            return
+        if delivery.interval_error is not None:
+            if self.raise_on_error:
+                raise delivery.interval_error
+            log.warning("%s", delivery.interval_error)
+        if delivery.after_ping_error is not None:
             if self.raise_on_error:
                 raise delivery.after_ping_error
             action = "ensure" if self.ensure else "check"
@@ -276,12 +294,12 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             raise HeartbeatValidationError("no heartbeat name given and no DAG in the context to name it after")
         return str(dag.dag_id)
 
-    def _deliver_within_deadline(self, name: str, dag: Any, render: Any, started: float) -> _Delivery:
+    def _deliver_within_deadline(self, name: str, dag: Any, render: Any, started: float, dag_run: Any) -> _Delivery:
         """Run the delivery in a worker thread and wait for it no longer than the deadline."""
         delivery = _Delivery(name)
         worker = threading.Thread(
             target=self._deliver,
-            args=(delivery, dag, render, started),
+            args=(delivery, dag, render, started, dag_run),
             name=f"opsgenie-heartbeat-{name[:40]}",
             daemon=True,
         )
@@ -298,23 +316,19 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
                 delivery.error = timeout
         return delivery
 
-    def _deliver(self, delivery: _Delivery, dag: Any, render: Any, started: float) -> None:
-        """Ping, then ensure or check (each skipped while its record is fresh)."""
+    def _deliver(self, delivery: _Delivery, dag: Any, render: Any, started: float, dag_run: Any) -> None:
+        """(Set the interval,) ping, then ensure or check (each skipped while its record is fresh)."""
         from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
         name = delivery.name
         try:
             hook = OpsgenieHeartbeatHook(self.opsgenie_heartbeat_conn_id, time_budget=float(self.deadline))
             client = hook.client  # the connection lookup counts against the deadline too
-            scope = (
-                self.opsgenie_heartbeat_conn_id,
-                client.account_fingerprint(),
-                getattr(client, "team_id", ""),
-                name,
-            )
+            scope = record.scope(self.opsgenie_heartbeat_conn_id, client, name)
             # A little short of the callback's deadline, so that the client's own error (with
             # its status and requestId) reaches the calling thread before it stops waiting.
             with hook.deadline(self.deadline * (1 - _REPORT_MARGIN) - (time.monotonic() - started)):
+                following = self._follow_next_run(hook, scope, dag, dag_run, started)
                 try:
                     self._ping(hook, name)
                     delivery.pinged = True
@@ -323,7 +337,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
                         raise
                 try:
                     if self.ensure:
-                        self._ensure(hook, scope, dag, render, pinged=delivery.pinged)
+                        self._ensure(hook, scope, dag, render, pinged=delivery.pinged, following=following)
                         delivery.pinged = True
                     else:
                         self._check_exists(hook, scope)
@@ -331,6 +345,8 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
                     if not delivery.pinged:
                         raise
                     delivery.after_ping_error = exc
+                if following is not None and not isinstance(following.error, (type(None), HeartbeatNotFoundError)):
+                    delivery.interval_error = following.error
         except BaseException as exc:  # handed to the calling thread
             if delivery.pinged:
                 delivery.after_ping_error = exc
@@ -341,16 +357,51 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         ack = hook.ping_heartbeat(name)
         log.info("Pinged OpsGenie heartbeat %r (requestId %s)", name, ack.request_id)
 
+    def _follow_next_run(
+        self, hook: OpsgenieHeartbeatHook, scope: tuple[str, ...], dag: Any, dag_run: Any, started: float
+    ) -> _Following | None:
+        """``interval="next_run"``: set the interval before the ping, with at most half the time left."""
+        if self.interval != NEXT_RUN or dag is None:
+            return None
+        from airflow_provider_opsgenie_hb import next_run
+
+        try:
+            wanted = next_run.next_run_of(dag, next_run.RunTimes.of(dag_run), grace=self.grace)
+        except Exception as exc:  # never in the way of the ping
+            error = HeartbeatValidationError(f"interval='next_run' cannot set the interval of {scope[-1]!r}: {exc}")
+            return _Following(None, error=error)
+        following = _Following(wanted)
+        left = self.deadline * (1 - _REPORT_MARGIN) - (time.monotonic() - started)
+        try:
+            with hook.deadline(left / 2):
+                next_run.set_interval(hook, scope, scope[-1], wanted)
+        except HeartbeatNotFoundError as exc:
+            following.error = exc  # ensure creates it (with this interval); the check warns
+        except Exception as exc:  # never in the way of the ping
+            following.error = HeartbeatError(next_run.describe_failure(scope[-1], wanted, exc))
+        return following
+
     def _ensure(
-        self, hook: OpsgenieHeartbeatHook, scope: tuple[str, ...], dag: Any, render: Any, *, pinged: bool
+        self,
+        hook: OpsgenieHeartbeatHook,
+        scope: tuple[str, ...],
+        dag: Any,
+        render: Any,
+        *,
+        pinged: bool,
+        following: _Following | None = None,
     ) -> None:
+        """Create the heartbeat or bring it in line (once per record TTL); ping again if it was missing."""
         name = scope[-1]
         fields = self.heartbeat_declaration.desired_fields(dag, name=name, render=render)
+        exact = following.next_run if following is not None else None
         key = record.fact("ensured", *scope, fields)
         if pinged and record.is_recorded(key):
             return
+        if exact is not None:  # created with the interval until the next run; an existing one keeps its own
+            fields["interval"], fields["interval_unit"] = exact.interval.interval, exact.interval.interval_unit
         marker = owner_marker()
-        result = hook.ensure_heartbeat(**fields, marker=marker)
+        result = hook.ensure_heartbeat(**fields, marker=marker, compare_interval=following is None)
         if result.action == "conflict":
             log.warning(
                 "OpsGenie heartbeat %r exists without this deployment's marker %r (made by hand, or another "
@@ -363,6 +414,10 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         else:
             interval = f"{fields['interval']} {fields['interval_unit']}"
             log.info("OpsGenie heartbeat %r %s (interval %s)", name, result.action, interval)
+        if result.action == "created" and exact is not None and following is not None:
+            from airflow_provider_opsgenie_hb import next_run
+
+            next_run.remember_interval(scope, exact)
         if result.action == "created" or not pinged:  # the first ping reached no heartbeat
             self._ping(hook, name)
         record.record(key)
@@ -397,6 +452,19 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             exc,
             f". What to do: {advice}" if advice else "",
         )
+
+
+def _interval_problems(interval: Any, interval_unit: Any) -> dict[str, str]:
+    """``interval`` and ``interval_unit`` together, neither (derived), or ``interval="next_run"`` alone."""
+    if interval == NEXT_RUN:
+        if interval_unit is not None:
+            return {"interval_unit": "must not be given with interval='next_run' (each run sets the interval)"}
+        return {}
+    if isinstance(interval, str):
+        return {"interval": f"must be a whole number (with interval_unit) or 'next_run', got {interval!r}"}
+    if (interval is None) != (interval_unit is None):
+        return {"interval": "give interval and interval_unit together (or neither, to derive them)"}
+    return {}
 
 
 def _template_syntax_problems(fields: dict[str, Any]) -> dict[str, str]:

@@ -8,7 +8,8 @@ most ``shutdown_flush_seconds``.
 
 Configured in the ``[opsgenie_heartbeat]`` section: ``listener_enabled``, ``conn_id``,
 ``name_template``, ``run_types``, ``queue_size``, ``ping_deadline_seconds``,
-``shutdown_flush_seconds``.
+``shutdown_flush_seconds``, ``interval_mode`` (``next_run``: each run sets the interval to the
+time until the next run before its ping, like the callback's ``interval="next_run"``).
 """
 
 from __future__ import annotations
@@ -18,18 +19,30 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowPlugin, hookimpl
 
 from airflow_provider_opsgenie_hb.declaration import DAG_TAG, listener_settings, render_for_dag, tag_declaration
+from airflow_provider_opsgenie_hb.next_run import RunTimes
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+    from airflow_provider_opsgenie_hb.schedule import NextRun
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DAG_TAG", "HeartbeatPinger", "OpsgenieHeartbeatPlugin", "heartbeat_listener", "pinged_by_listener"]
+
+
+@dataclass(frozen=True)
+class _Ping:
+    """One successful run to report; with ``interval_mode = next_run``, its DAG and times too."""
+
+    name: str
+    dag: Any = None
+    run: RunTimes | None = None
 
 
 class HeartbeatPinger:
@@ -38,15 +51,18 @@ class HeartbeatPinger:
     def __init__(self, conn_id: str, *, maxsize: int, ping_deadline: float) -> None:
         self.conn_id = conn_id
         self.ping_deadline = ping_deadline
-        self._queue: queue.Queue[str] = queue.Queue(maxsize=maxsize)
+        self._queue: queue.Queue[_Ping] = queue.Queue(maxsize=maxsize)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def submit(self, name: str) -> bool:
-        """Queue a ping without waiting; False (and a warning) when the queue is full."""
+    def submit(self, name: str, *, dag: Any = None, run: RunTimes | None = None) -> bool:
+        """Queue a ping without waiting; False (and a warning) when the queue is full.
+
+        Given the DAG and the run's times, the interval is set to the next run before the ping.
+        """
         self._start()
         try:
-            self._queue.put_nowait(name)
+            self._queue.put_nowait(_Ping(name, dag, run))
         except queue.Full:
             log.warning(
                 "OpsGenie heartbeat %r not pinged: the listener's queue is full (%d waiting); "
@@ -76,14 +92,14 @@ class HeartbeatPinger:
     def _run(self) -> None:
         hook: OpsgenieHeartbeatHook | None = None
         while True:
-            name = self._queue.get()
+            item = self._queue.get()
             try:
-                hook = self._ping(hook, name)
+                hook = self._ping(hook, item)
             finally:
                 self._queue.task_done()
 
-    def _ping(self, hook: OpsgenieHeartbeatHook | None, name: str) -> OpsgenieHeartbeatHook | None:
-        """Ping ``name``; returns the hook to keep for the next ping (None: build a new one)."""
+    def _ping(self, hook: OpsgenieHeartbeatHook | None, item: _Ping) -> OpsgenieHeartbeatHook | None:
+        """(Set the interval, then) ping; returns the hook to keep for the next ping (None: build a new one)."""
         from airflow_provider_opsgenie_hb.errors import (
             HeartbeatError,
             HeartbeatForbiddenError,
@@ -91,9 +107,13 @@ class HeartbeatPinger:
         )
         from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
+        name = item.name
         try:
+            started = time.monotonic()
             hook = hook or OpsgenieHeartbeatHook(self.conn_id, time_budget=self.ping_deadline)
             with hook.deadline(self.ping_deadline):
+                if item.run is not None:
+                    self._set_interval(hook, item, self.ping_deadline - (time.monotonic() - started))
                 ack = hook.ping_heartbeat(name)
             log.info("Pinged OpsGenie heartbeat %r from the listener (requestId %s)", name, ack.request_id)
             return hook
@@ -107,6 +127,22 @@ class HeartbeatPinger:
         except Exception:
             log.exception("OpsGenie heartbeat %r: the listener's ping failed unexpectedly", name)
             return None
+
+    def _set_interval(self, hook: OpsgenieHeartbeatHook, item: _Ping, left: float) -> None:
+        """``interval_mode = next_run``: the PATCH before the ping, with at most half the time left."""
+        from airflow_provider_opsgenie_hb import next_run, record
+
+        assert item.run is not None
+        wanted: NextRun | None = None
+        try:
+            wanted = next_run.next_run_of(item.dag, item.run, grace=None)
+            with hook.deadline(left / 2):
+                next_run.set_interval(hook, record.scope(self.conn_id, hook.client, item.name), item.name, wanted)
+        except Exception as exc:  # never in the way of the ping
+            if wanted is None:
+                log.warning("interval_mode = next_run cannot set the interval of %r: %s", item.name, exc)
+            else:
+                log.warning("%s", next_run.describe_failure(item.name, wanted, exc))
 
 
 _pinger: HeartbeatPinger | None = None
@@ -141,6 +177,11 @@ def pinged_by_listener(dag: Any, run_type: str | None = None) -> str | None:
     return str(render_for_dag(declaration.name, dag))
 
 
+def _follows_next_run(dag: Any) -> bool:
+    declaration = tag_declaration(dag)
+    return declaration is not None and declaration.settings.follows_next_run
+
+
 def _run_type(dag_run: Any) -> str | None:
     run_type = getattr(dag_run, "run_type", None)
     return None if run_type is None else str(getattr(run_type, "value", run_type))
@@ -154,7 +195,9 @@ class _Listener:
         try:
             dag = getattr(dag_run, "dag", None)
             name = pinged_by_listener(dag, _run_type(dag_run)) if dag is not None else None
-            if name:
+            if name and _follows_next_run(dag):
+                pinger().submit(name, dag=dag, run=RunTimes.of(dag_run))
+            elif name:
                 pinger().submit(name)
         except Exception:  # a listener must never disturb the scheduler
             log.exception("OpsGenie heartbeat listener failed for DAG run %s", getattr(dag_run, "run_id", "?"))
