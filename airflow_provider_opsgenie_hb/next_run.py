@@ -72,6 +72,7 @@ def set_interval(hook: OpsgenieHeartbeatHook, scope: tuple[str, ...], name: str,
     remembered = _recall(key, ttl=2 * next_run.interval.seconds)
     anchor = next_run.anchor.isoformat()
     if remembered.get("interval") == wanted and anchor in (remembered.get("anchor"), remembered.get("next")):
+        remember_interval(scope, next_run)  # this run holds the chain now: the next one may skip too
         return False
     hook.update_heartbeat(name, interval=next_run.interval.interval, interval_unit=next_run.interval.interval_unit)
     log.info(

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from datetime import datetime
 from types import FrameType
 
 from airflow_provider_opsgenie_hb.emulator.server import EmulatorServer
@@ -35,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         help="what a changed interval does to the running countdown: applies at once (running, the "
         "default) or from the next ping (next_ping); OpsGenie does not document which",
     )
+    parser.add_argument(
+        "--clock-start",
+        metavar="ISO-8601",
+        help="start the clock at this time instead of now (e.g. 2025-01-01T00:00:00Z), to replay a "
+        "schedule with POST /_emulator/clock/advance; a reset returns to it",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
@@ -46,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         state_file=args.state,
         jsm_email=args.jsm_email,
         interval_change=args.interval_change,
+        clock_start=datetime.fromisoformat(args.clock_start.replace("Z", "+00:00")).timestamp()
+        if args.clock_start
+        else None,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,7 +90,12 @@ class EmulatorHandle:
 
 
 def start_emulator_cli(
-    api_key: str, *, port: int = 0, ping_only_key: str | None = None, state_file: str | None = None
+    api_key: str,
+    *,
+    port: int = 0,
+    ping_only_key: str | None = None,
+    state_file: str | None = None,
+    extra_args: Sequence[str] = (),
 ) -> tuple[subprocess.Popen[str], EmulatorHandle]:
     """Start the emulator's CLI in its own process; returns the process and a handle on it.
 
@@ -101,6 +106,7 @@ def start_emulator_cli(
         command += ["--ping-only-key", ping_only_key]
     if state_file:
         command += ["--state", state_file]
+    command += list(extra_args)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert process.stdout is not None
     banner = process.stdout.readline().strip()
@@ -111,9 +117,11 @@ def start_emulator_cli(
 
 
 @contextmanager
-def emulator_process(api_key: str, *, port: int = 0, ping_only_key: str | None = None) -> Iterator[EmulatorHandle]:
+def emulator_process(
+    api_key: str, *, port: int = 0, ping_only_key: str | None = None, extra_args: Sequence[str] = ()
+) -> Iterator[EmulatorHandle]:
     """Run the emulator in its own process (its CLI) for the duration of the block."""
-    process, handle = start_emulator_cli(api_key, port=port, ping_only_key=ping_only_key)
+    process, handle = start_emulator_cli(api_key, port=port, ping_only_key=ping_only_key, extra_args=extra_args)
     try:
         yield handle
     finally:

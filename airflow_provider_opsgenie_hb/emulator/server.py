@@ -76,6 +76,7 @@ class EmulatorServer(ThreadingHTTPServer):
         tick_seconds: float = 1.0,
         jsm_email: str = DEFAULT_JSM_EMAIL,
         interval_change: str = INTERVAL_CHANGES[0],
+        clock_start: float | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required: the emulator checks it like OpsGenie does")
@@ -85,6 +86,9 @@ class EmulatorServer(ThreadingHTTPServer):
         self.state = EmulatorState(state_file)
         self.state.set_interval_change(interval_change)
         self.interval_change = interval_change  # what a reset returns to
+        self.clock_start = clock_start  # epoch seconds the clock starts at (and a reset returns to)
+        if clock_start is not None:
+            self.state.advance(clock_start - self.state.now())
         self._state_file = state_file
         self.jsm_states: dict[str, EmulatorState] = {}
         self._jsm_lock = threading.Lock()
@@ -150,6 +154,8 @@ class EmulatorServer(ThreadingHTTPServer):
         self.state.set_interval_change(self.interval_change)
         for state in self.all_states():
             state.reset()
+        if self.clock_start is not None:
+            self.state.advance(self.clock_start - self.state.now())
         with self._jsm_lock:
             self.jsm_states.clear()
         self.requests_log.clear()

@@ -24,6 +24,7 @@ THURSDAY = pendulum.datetime(2026, 11, 19, 6, 30, tz="UTC")
 FRIDAY = pendulum.datetime(2026, 11, 20, 6, 30, tz="UTC")
 MONDAY = pendulum.datetime(2026, 11, 23, 6, 30, tz="UTC")
 TUESDAY = pendulum.datetime(2026, 11, 24, 6, 30, tz="UTC")
+WEDNESDAY = pendulum.datetime(2026, 11, 25, 6, 30, tz="UTC")
 
 NEXT_RUN_DAG = """
 import pendulum
@@ -76,20 +77,21 @@ def test_each_run_sets_the_gap_to_the_next_run_and_a_fixed_rhythm_costs_one_requ
     emulator = weekday_heartbeat
     source = NEXT_RUN_DAG.format(dag_id="weekdays", schedule=WEEKDAYS, extra="")
     seen: list[tuple[int, list[str]]] = []
-    for run_after in (THURSDAY, FRIDAY, MONDAY, TUESDAY):
+    for run_after in (THURSDAY, FRIDAY, MONDAY, TUESDAY, WEDNESDAY):
         before = len(emulator.requests())
         assert run_dag(source, "weekdays", logical_date=run_after, run_after=run_after).state == "success"
         seen.append((seconds(emulator.heartbeats()["weekdays"]), endpoints(emulator, before)))
     expected = [
         int((airflow_gap(WEEKDAYS, r) + datetime.timedelta(hours=1)).total_seconds())
-        for r in (THURSDAY, FRIDAY, MONDAY, TUESDAY)
+        for r in (THURSDAY, FRIDAY, MONDAY, TUESDAY, WEDNESDAY)
     ]
-    assert [s for s, _ in seen] == expected == [25 * HOUR, 73 * HOUR, 25 * HOUR, 25 * HOUR]
-    # The PATCH before the ping, and only when the interval changes: Tuesday keeps Monday's.
+    assert [s for s, _ in seen] == expected == [25 * HOUR, 73 * HOUR, 25 * HOUR, 25 * HOUR, 25 * HOUR]
+    # The PATCH before the ping, and only when the interval changes: Tuesday and Wednesday keep Monday's.
     assert [e for _, e in seen] == [
         ["update", "ping", "get"],  # the first run also checks (once a day) that the heartbeat exists
         ["update", "ping"],
         ["update", "ping"],
+        ["ping"],
         ["ping"],
     ]
 
