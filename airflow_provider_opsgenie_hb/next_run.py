@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsgenie_hb import record
+from airflow_provider_opsgenie_hb.errors import HeartbeatNotFoundError
 from airflow_provider_opsgenie_hb.schedule import NextRun, interval_until_next_run
 
 if TYPE_CHECKING:
@@ -97,6 +98,11 @@ def remember_interval(scope: tuple[str, ...], next_run: NextRun) -> None:
 
 def describe_failure(name: str, next_run: NextRun, exc: BaseException) -> str:
     """The warning for a PATCH that failed: what the heartbeat keeps, and when it may alert early."""
+    if isinstance(exc, HeartbeatNotFoundError):
+        return (
+            f"OpsGenie heartbeat {name!r} does not exist, so its interval could not be set to {next_run.interval}: "
+            "OpsGenie accepts pings to it but monitors nothing. Create it (sync, or ensure=True)"
+        )
     return (
         f"OpsGenie heartbeat {name!r} was pinged, but its interval could not be set to {next_run.interval} "
         f"(the next run is due {next_run.next_run_after.isoformat()}): {exc}. It keeps the interval the "

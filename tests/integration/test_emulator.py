@@ -385,3 +385,46 @@ def test_connection_json_points_airflow_at_the_emulator(opsgenie_emulator: Emula
     conn = json.loads(opsgenie_emulator.connection_json(region=None))
     assert conn["conn_type"] == "opsgenie_heartbeat"
     assert conn["host"] == opsgenie_emulator.url
+
+
+@pytest.mark.parametrize(
+    ("change", "alerts_at_11_minutes_after_lengthening", "alerts_at_6_minutes_after_shortening"),
+    [("running", False, True), ("next_ping", True, False)],
+)
+def test_what_a_changed_interval_does_to_the_running_countdown(
+    api: Api,
+    opsgenie_emulator: EmulatorHandle,
+    change: str,
+    alerts_at_11_minutes_after_lengthening: bool,
+    alerts_at_6_minutes_after_shortening: bool,
+) -> None:
+    """``running`` moves the deadline of the countdown under way; ``next_ping`` waits for the next ping."""
+    opsgenie_emulator.set_interval_change(change)
+    create(api, "longer")  # 10 minutes
+    create(api, "shorter")
+    api("POST", "/v2/heartbeats/longer/ping")
+    api("POST", "/v2/heartbeats/shorter/ping")
+    api("PATCH", "/v2/heartbeats/longer", json={"interval": 30})
+    api("PATCH", "/v2/heartbeats/shorter", json={"interval": 5})
+    opsgenie_emulator.advance(6 * 60)
+    assert ("shorter" in {a["name"] for a in opsgenie_emulator.alerts()}) is alerts_at_6_minutes_after_shortening
+    opsgenie_emulator.advance(5 * 60)
+    assert ("longer" in {a["name"] for a in opsgenie_emulator.alerts()}) is alerts_at_11_minutes_after_lengthening
+    # Under both readings the next ping starts a countdown with the new interval.
+    create(api, "pinged")
+    api("PATCH", "/v2/heartbeats/pinged", json={"interval": 30})
+    api("POST", "/v2/heartbeats/pinged/ping")
+    opsgenie_emulator.advance(29 * 60)
+    assert "pinged" not in {a["name"] for a in opsgenie_emulator.alerts()}
+    opsgenie_emulator.advance(2 * 60)
+    assert "pinged" in {a["name"] for a in opsgenie_emulator.alerts()}
+
+
+def test_a_reset_returns_to_the_configured_reading(api: Api, opsgenie_emulator: EmulatorHandle) -> None:
+    opsgenie_emulator.set_interval_change("next_ping")
+    assert api("GET", "/_emulator/settings").json() == {"interval_change": "next_ping"}
+    opsgenie_emulator.reset()
+    assert api("GET", "/_emulator/settings").json() == {"interval_change": "running"}
+    refused = api("POST", "/_emulator/settings", json={"interval_change": "sometimes"})
+    assert refused.status_code == 400
+    assert "interval_change" in refused.text

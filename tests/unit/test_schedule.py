@@ -280,3 +280,79 @@ def test_without_now_the_walk_starts_today_and_answers_are_shared() -> None:
         interval_for_dag(DAG("once", schedule="@once"))
     with pytest.raises(ScheduleIntervalError, match="runs once"):  # the cached answer is the error too
         interval_for_dag(DAG("again", schedule="@once"))
+
+
+# ---------------------------------------------------------------- interval="next_run"
+
+
+def airflow_next_run_after(timetable: Any, after: pendulum.DateTime) -> pendulum.DateTime:
+    """The first run Airflow's own walk schedules after ``after`` (the ground truth)."""
+    from airflow.timetables.base import TimeRestriction
+
+    core = schedule.scheduler_timetable(timetable)
+    info = core.next_dagrun_info(
+        last_automated_data_interval=None, restriction=TimeRestriction(earliest=after, latest=None, catchup=True)
+    )
+    assert info is not None
+    return pendulum.instance(info.run_after)
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone", "due", "hours"),
+    [
+        # Berlin, 02:30 daily: the spring day has no 02:30 (Airflow runs at 03:30 CEST, the same UTC
+        # time as the day before); the autumn night has an hour more.
+        ("30 2 * * *", "Europe/Berlin", pendulum.datetime(2025, 3, 29, 1, 30, tz="UTC"), 24),
+        ("30 2 * * *", "Europe/Berlin", pendulum.datetime(2025, 10, 25, 0, 30, tz="UTC"), 25),
+        ("0 8 * * 1-5", "America/New_York", pendulum.datetime(2025, 3, 7, 13, 0, tz="UTC"), 71),  # DST weekend
+        ("0 0 1 * *", "UTC", pendulum.datetime(2025, 2, 1, tz="UTC"), 28 * 24),
+    ],
+)
+def test_next_run_interval_is_airflows_gap_plus_grace(cron: str, zone: str, due: pendulum.DateTime, hours: int) -> None:
+    timetable = CronTriggerTimetable(cron, timezone=zone)
+    dag = DAG("d", schedule=timetable, start_date=pendulum.datetime(2025, 1, 1, tz="UTC"))
+    found = schedule.interval_until_next_run(dag, run_after=due, now=due.add(minutes=3))
+    expected_next = airflow_next_run_after(timetable, due.add(seconds=1))
+    assert found.next_run_after == expected_next
+    assert expected_next - due == datetime.timedelta(hours=hours)
+    assert found.interval.seconds == hours * 3600 + 3600  # plus an hour of grace, exactly
+
+
+def test_next_run_counts_from_when_the_run_was_due_so_late_runs_alert_later_not_earlier() -> None:
+    dag = DAG("d", schedule="0 3 * * *", start_date=pendulum.datetime(2025, 1, 1, tz="UTC"))
+    due = pendulum.datetime(2025, 6, 1, 3, tz="UTC")
+    on_time = schedule.interval_until_next_run(dag, run_after=due, now=due.add(minutes=1))
+    finished_late = schedule.interval_until_next_run(dag, run_after=due, now=due.add(hours=20))
+    assert on_time.interval == finished_late.interval == HeartbeatInterval(25, "hours")
+    # A catch-up run from long ago: the next catch-up run is due at once; one gap plus grace, not months.
+    caught_up = schedule.interval_until_next_run(dag, run_after=due, now=due.add(days=90))
+    assert caught_up.interval == HeartbeatInterval(25, "hours")
+
+
+def test_next_run_on_data_interval_timetables_follows_the_interval_end() -> None:
+    dag = DAG(
+        "d",
+        schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+        start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    )
+    end = pendulum.datetime(2025, 6, 2, tz="UTC")
+    found = schedule.interval_until_next_run(
+        dag, run_after=end, data_interval=(end.subtract(days=1), end), now=end.add(minutes=5)
+    )
+    assert found.next_run_after == end.add(days=1)
+    assert found.interval == HeartbeatInterval(25, "hours")
+
+
+def test_no_next_run_is_a_clear_error() -> None:
+    dag = DAG(
+        "ends",
+        schedule="0 3 * * *",
+        start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+        end_date=pendulum.datetime(2025, 1, 10, tz="UTC"),
+    )
+    with pytest.raises(ScheduleIntervalError, match="schedules no run after"):
+        schedule.interval_until_next_run(dag, run_after=pendulum.datetime(2025, 1, 9, 3, tz="UTC"))
+    with pytest.raises(ScheduleIntervalError, match="no run after"):
+        schedule.interval_until_next_run(
+            DAG("manual", schedule=None), run_after=pendulum.datetime(2025, 1, 9, tz="UTC")
+        )
