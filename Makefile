@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := constraints/airflow-3.3.txt
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | cksum | cut -d' ' -f1)
 
-.PHONY: install lint test test-matrix demo bench clean
+.PHONY: install lint test test-matrix test-matrix-envs demo bench clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is required"'
@@ -31,9 +31,13 @@ test: lint
 
 # The Airflow version matrix: one uv environment per Airflow minor (noxfile.py), from
 # constraints/airflow-<minor>.txt. MINORS picks some: make test-matrix MINORS="3.0 3.1".
+# NOX_FLAGS=-R reuses the environments without installing (after make test-matrix-envs).
 MINORS ?= 3.0 3.1 3.2 3.3
 test-matrix: install
-	$(BIN)/nox --sessions $(foreach m,$(MINORS),"tests(airflow='$(m)')") -- $(PYTEST_ARGS)
+	$(BIN)/nox $(NOX_FLAGS) --sessions $(foreach m,$(MINORS),"tests(airflow='$(m)')") -- $(PYTEST_ARGS)
+
+test-matrix-envs: install
+	$(BIN)/nox --install-only --sessions $(foreach m,$(MINORS),"tests(airflow='$(m)')")
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -80,6 +80,8 @@ class _Following:
 
     next_run: NextRun | None
     error: BaseException | None = None
+    #: the PATCH found no heartbeat (so the ping reached nothing either)
+    missing: bool = False
 
 
 @dataclass
@@ -335,9 +337,12 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
                 except HeartbeatNotFoundError:
                     if not self.ensure:  # JSM Operations refuses pings to a missing heartbeat
                         raise
+                # The PATCH found no heartbeat: the ping reached nothing, whatever the record says.
+                missing = following is not None and following.missing
                 try:
                     if self.ensure:
-                        self._ensure(hook, scope, dag, render, pinged=delivery.pinged, following=following)
+                        reached = delivery.pinged and not missing
+                        self._ensure(hook, scope, dag, render, pinged=reached, following=following)
                         delivery.pinged = True
                     else:
                         self._check_exists(hook, scope)
@@ -345,7 +350,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
                     if not delivery.pinged:
                         raise
                     delivery.after_ping_error = exc
-                if following is not None and not isinstance(following.error, (type(None), HeartbeatNotFoundError)):
+                if following is not None and following.error is not None and not (missing and self.ensure):
                     delivery.interval_error = following.error
         except BaseException as exc:  # handed to the calling thread
             if delivery.pinged:
@@ -375,9 +380,8 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         try:
             with hook.deadline(left / 2):
                 next_run.set_interval(hook, scope, scope[-1], wanted)
-        except HeartbeatNotFoundError as exc:
-            following.error = exc  # ensure creates it (with this interval); the check warns
         except Exception as exc:  # never in the way of the ping
+            following.missing = isinstance(exc, HeartbeatNotFoundError)  # ensure creates it, with this interval
             following.error = HeartbeatError(next_run.describe_failure(scope[-1], wanted, exc))
         return following
 

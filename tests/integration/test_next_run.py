@@ -265,3 +265,30 @@ def test_sync_leaves_the_interval_runs_set_and_lengthens_one_that_would_expire_f
     after = emulator.heartbeats()
     assert (after["steady"]["interval"], after["steady"]["intervalUnit"]) == (32, "days")
     assert (after["changed"]["interval"], after["changed"]["intervalUnit"]) == longest
+
+
+def test_a_heartbeat_deleted_by_hand_is_recreated_by_the_next_run_not_a_day_later(
+    run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    from airflow_provider_opsgenie_hb.client import HeartbeatClient
+
+    emulator = opsgenie_heartbeat_conn
+    source = NEXT_RUN_DAG.format(dag_id="weekdays", schedule=WEEKDAYS, extra=", ensure=True")
+    assert run_dag(source, "weekdays", logical_date=THURSDAY, run_after=THURSDAY).state == "success"
+    with HeartbeatClient(api_key=emulator.api_key, base_url=emulator.url) as client:
+        client.delete_heartbeat("weekdays")
+    # The record says "ensured" for another day, but the PATCH found no heartbeat: ensure again now.
+    assert run_dag(source, "weekdays", logical_date=FRIDAY, run_after=FRIDAY).state == "success"
+    assert seconds(emulator.heartbeats()["weekdays"]) == 73 * HOUR
+    assert emulator.heartbeats()["weekdays"]["lastPingTime"]  # pinged after it was created again
+
+
+def test_without_ensure_a_missing_heartbeat_is_named_and_the_ping_still_goes(
+    run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator = opsgenie_heartbeat_conn
+    caplog.set_level(logging.WARNING)
+    source = NEXT_RUN_DAG.format(dag_id="nowhere", schedule=WEEKDAYS, extra="")
+    assert run_dag(source, "nowhere", logical_date=FRIDAY, run_after=FRIDAY).state == "success"
+    assert endpoints(emulator)[:2] == ["update", "ping"]
+    assert any("'nowhere' does not exist" in r.getMessage() for r in caplog.records)
