@@ -49,7 +49,7 @@ bench:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install --quiet --constraint $(CONSTRAINTS) --editable . \
-		apache-airflow-providers-opsgenie
+		apache-airflow-providers-opsgenie time-machine
 	$(BENCH_VENV)/bin/python benchmarks/run.py
 
 clean:

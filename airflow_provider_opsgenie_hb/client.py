@@ -573,7 +573,7 @@ class HeartbeatClient:
         """
         specs = [dict(spec) for spec in heartbeats]
         for spec in specs:  # refuse bad input before any request is sent
-            fields = {k: v for k, v in spec.items() if k != "marker"}
+            fields = {k: v for k, v in spec.items() if k not in ("marker", "update_existing", "compare_interval")}
             if fields.get("enabled") is None:
                 fields["enabled"] = True  # the state a created heartbeat starts in
             self._validate(fields, required=REQUIRED_ON_CREATE)

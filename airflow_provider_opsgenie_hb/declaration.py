@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from airflow_provider_opsgenie_hb.models import (
     PAUSED_MARKER_PREFIX,
     is_template,
 )
+
+log = logging.getLogger(__name__)
 
 DAG_TAG = "opsgenie-heartbeat"
 SECTION = "opsgenie_heartbeat"
@@ -92,9 +95,13 @@ def listener_settings() -> ListenerSettings:
 
 
 def _interval_mode(value: str) -> str:
+    """An unknown mode falls back to ``longest_gap`` (with a warning): a typo must not stop the pings."""
     mode = value.strip().lower()
     if mode not in INTERVAL_MODES:
-        raise ValueError(f"[{SECTION}] interval_mode must be one of {', '.join(INTERVAL_MODES)}, got {value!r}")
+        log.warning(
+            "[%s] interval_mode must be one of %s, got %r: using longest_gap", SECTION, ", ".join(INTERVAL_MODES), value
+        )
+        return INTERVAL_MODES[0]
     return mode
 
 

@@ -2,112 +2,135 @@
 until the next run Airflow schedules, plus the grace, so a missed run alerts within the
 grace whatever the gap before it (a weekend, a short month).
 
-The order of one run, shared by the success callback and the listener:
+The order of one run's requests, shared by the success callback and the listener.
+OpsGenie does not document whether a changed interval applies to the countdown already
+running (deadline = last ping + new interval) or only from the next ping, so each order is
+chosen to be right under both readings:
 
-1. the PATCH of the interval, only when it differs from the one the previous run set (this
-   process remembers what it set, see :mod:`record`); it may take at most half of the time
-   left, so that the ping still has the other half;
-2. the ping, whatever the PATCH did (when in doubt, ping).
+- the interval stays (this process set it for the run before): **ping** - one request;
+- it grows (from one this process set for the run before): **PATCH, ping** - the PATCH only
+  moves a deadline later, and the ping starts a countdown with the new interval;
+- it shrinks, or what it was is not known here: **ping, PATCH, ping** - the first ping
+  restarts the countdown, so the shorter interval cannot put the deadline in the past; the
+  second arms it where the new interval only counts from the next ping.
 
-The ping comes after the PATCH because OpsGenie does not document whether a changed interval
-applies to the countdown already running or only from the next ping: a ping right after the
-PATCH starts a countdown with the new interval under both readings. A fixed rhythm keeps one
-interval, so its steady state is one request per run.
-
-A PATCH that fails leaves the interval the previous run set. When that one is shorter than
-the coming gap, OpsGenie may alert before the next run although nothing is wrong: the
-warning names the time, and the next run sets the interval again. A heartbeat created by
-ensure or sync starts with the longest gap of the schedule, so a key that may only ping
-(every PATCH refused) never shortens it.
+A run that is not on the timetable (a manual run at another time) or whose next run is
+already due (a run that overran, a catch-up run) only pings: a newer run sets the interval.
+When the PATCH fails the run has been pinged (or still is), and the heartbeat keeps the
+interval the previous run set: if that is shorter than the coming gap OpsGenie alerts
+early, which the warning says. ``sync`` lengthens such an interval (see :mod:`sync`).
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsgenie_hb import record
-from airflow_provider_opsgenie_hb.errors import HeartbeatNotFoundError
+from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatNotFoundError
 from airflow_provider_opsgenie_hb.schedule import NextRun, interval_until_next_run
 
 if TYPE_CHECKING:
+    import datetime
+
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NextRun", "RunTimes", "describe_failure", "next_run_of", "remember_interval", "set_interval"]
+__all__ = ["IntervalOutcome", "NextRun", "next_run_of", "ping_and_set_interval", "remember_interval"]
 
 
-@dataclass(frozen=True)
-class RunTimes:
-    """When a DAG run was due, and its data interval: read off the run where it is at hand."""
-
-    run_after: datetime.datetime | None
-    data_interval: tuple[datetime.datetime, datetime.datetime] | None = None
-
-    @classmethod
-    def of(cls, dag_run: Any) -> RunTimes:
-        run_after = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None)
-        start = getattr(dag_run, "data_interval_start", None)
-        end = getattr(dag_run, "data_interval_end", None)
-        return cls(run_after, (start, end) if start is not None and end is not None else None)
+def next_run_of(dag: Any, dag_run: Any, *, grace: datetime.timedelta | None) -> NextRun:
+    """The interval from ``dag_run`` (when it was due) to the next run of ``dag``."""
+    run_after = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None)
+    return interval_until_next_run(dag, run_after=run_after, grace=grace)
 
 
-def next_run_of(dag: Any, run: RunTimes, *, grace: datetime.timedelta | None) -> NextRun:
-    """The interval from ``run`` to the next run of ``dag`` that Airflow schedules."""
-    return interval_until_next_run(dag, run_after=run.run_after, data_interval=run.data_interval, grace=grace)
+@dataclass
+class IntervalOutcome:
+    """What became of the interval: ``error`` (the warning to log) when it was not set."""
+
+    patched: bool = False
+    error: BaseException | None = None
+    #: the PATCH found no heartbeat (so the pings reached nothing either)
+    missing: bool = False
 
 
-def set_interval(hook: OpsgenieHeartbeatHook, scope: tuple[str, ...], name: str, next_run: NextRun) -> bool:
-    """PATCH the interval of ``name`` to ``next_run``'s unless this process set it already; True if it did.
+def ping_and_set_interval(
+    hook: OpsgenieHeartbeatHook,
+    scope: tuple[str, ...],
+    wanted: NextRun,
+    ping: Callable[[], None],
+    *,
+    patch_seconds: float,
+) -> IntervalOutcome:
+    """Ping, and set the interval to ``wanted`` in the order that is safe (see the module).
 
-    The PATCH is skipped only when the interval remembered for ``scope`` is the same and was
-    set by this run or by the run just before it (so a run handled by another process, or a
-    manual run in between, makes this one PATCH again). Errors are the hook's.
+    ``ping`` sends one ping and raises when it fails (that error is the caller's); the PATCH
+    may take at most ``patch_seconds`` and never stops a ping.
     """
+    name = scope[-1]
     key = record.fact("next-run-interval", *scope)
-    wanted = str(next_run.interval)
-    remembered = _recall(key, ttl=2 * next_run.interval.seconds)
-    anchor = next_run.anchor.isoformat()
-    if remembered.get("interval") == wanted and anchor in (remembered.get("anchor"), remembered.get("next")):
-        remember_interval(scope, next_run)  # this run holds the chain now: the next one may skip too
-        return False
-    hook.update_heartbeat(name, interval=next_run.interval.interval, interval_unit=next_run.interval.interval_unit)
+    remembered = _recall(key, ttl=2 * wanted.interval.seconds)
+    anchor = wanted.anchor.isoformat()
+    follows = anchor in (remembered.get("anchor"), remembered.get("next"))  # this process set it for the run before
+    outcome = IntervalOutcome()
+    if not wanted.sets_interval or remembered.get("anchor", "") > anchor:
+        # A manual run, or one that a newer run overtook: the scheduled runs' interval stands.
+        log.info("OpsGenie heartbeat %r: interval left as the scheduled runs set it", name)
+        ping()
+        return outcome
+    if follows and remembered.get("interval") == str(wanted.interval):
+        ping()
+        remember_interval(scope, wanted)  # this run holds the chain now: the next one may skip too
+        return outcome
+    grows = follows and wanted.interval.seconds > int(remembered.get("seconds", 0))
+    if not grows:
+        ping()
+    try:
+        with hook.deadline(patch_seconds):
+            hook.update_heartbeat(name, interval=wanted.interval.interval, interval_unit=wanted.interval.interval_unit)
+    except Exception as exc:  # never in the way of the ping
+        outcome.missing = isinstance(exc, HeartbeatNotFoundError)
+        outcome.error = _failure(name, wanted, exc)
+        if grows:
+            ping()
+        return outcome
     log.info(
-        "OpsGenie heartbeat %r: interval set to %s (the next run is due %s)",
-        name,
-        wanted,
-        next_run.next_run_after.isoformat(),
+        "OpsGenie heartbeat %r: interval set to %s (next run due %s)", name, wanted.interval, wanted.next_run_after
     )
-    remember_interval(scope, next_run)
-    return True
+    ping()
+    outcome.patched = True
+    remember_interval(scope, wanted)
+    return outcome
 
 
 def remember_interval(scope: tuple[str, ...], next_run: NextRun) -> None:
     """Remember that ``scope``'s heartbeat holds ``next_run``'s interval (set, or created with it)."""
     remembered = {
         "interval": str(next_run.interval),
+        "seconds": next_run.interval.seconds,
         "anchor": next_run.anchor.isoformat(),
         "next": next_run.next_run_after.isoformat(),
     }
     record.remember(record.fact("next-run-interval", *scope), json.dumps(remembered, sort_keys=True))
 
 
-def describe_failure(name: str, next_run: NextRun, exc: BaseException) -> str:
+def _failure(name: str, next_run: NextRun, exc: BaseException) -> Exception:
     """The warning for a PATCH that failed: what the heartbeat keeps, and when it may alert early."""
     if isinstance(exc, HeartbeatNotFoundError):
-        return (
+        return HeartbeatNotFoundError(
             f"OpsGenie heartbeat {name!r} does not exist, so its interval could not be set to {next_run.interval}: "
             "OpsGenie accepts pings to it but monitors nothing. Create it (sync, or ensure=True)"
         )
-    return (
-        f"OpsGenie heartbeat {name!r} was pinged, but its interval could not be set to {next_run.interval} "
-        f"(the next run is due {next_run.next_run_after.isoformat()}): {exc}. It keeps the interval the "
-        "previous run set; if that is shorter than the time to the next run, OpsGenie alerts early. "
-        "The next run sets the interval again"
+    return HeartbeatError(
+        f"OpsGenie heartbeat {name!r}: its interval could not be set to {next_run.interval} (the next run is "
+        f"due {next_run.next_run_after.isoformat()}): {exc}. It keeps the interval the previous run set; if "
+        "that is shorter than the time to the next run, OpsGenie alerts early. The next run (or sync) sets "
+        "it again"
     )
 
 

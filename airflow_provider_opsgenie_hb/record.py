@@ -79,12 +79,13 @@ def recall(key: str, *, ttl: float | None = None) -> str | None:
     ttl = configured if ttl is None else max(ttl, configured)
     path = _path(key)
     try:
-        if time.time() - path.stat().st_mtime >= ttl:
+        name, written, value = path.read_text(encoding="utf-8").split("\n", 2)
+        if name != path.name:  # a whole record, not a torn or foreign file
             return None
-        name, _, value = path.read_text(encoding="utf-8").partition("\n")
-    except (OSError, UnicodeDecodeError):
+        age = time.time() - float(written)
+    except (OSError, UnicodeDecodeError, ValueError):
         return None
-    return value if name == path.name else None  # a whole record, not a torn or foreign file
+    return value if 0 <= age < ttl else None
 
 
 def remember(key: str, value: str) -> None:
@@ -97,7 +98,7 @@ def remember(key: str, value: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", delete=False, encoding="utf-8") as f:
             temporary = f.name
-            f.write(f"{path.name}\n{value}" if value else path.name)
+            f.write(f"{path.name}\n{time.time()!r}\n{value}")
         os.replace(temporary, path)
     except OSError as exc:
         log.debug("Could not record %s in %s: %s", key, path.parent, exc)

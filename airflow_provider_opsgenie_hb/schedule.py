@@ -72,7 +72,8 @@ class HeartbeatInterval:
         return self.interval * UNIT_SECONDS[self.interval_unit]
 
     def __str__(self) -> str:
-        return f"{self.interval} {self.interval_unit}"
+        unit = self.interval_unit[:-1] if self.interval == 1 else self.interval_unit
+        return f"{self.interval} {unit}"
 
 
 def default_grace(gap: datetime.timedelta) -> datetime.timedelta:
@@ -121,56 +122,71 @@ class NextRun:
     anchor: pendulum.DateTime
     #: when Airflow's timetable schedules the next run after this one
     next_run_after: pendulum.DateTime
+    #: this run is one the timetable schedules (not a manual run at another time) and the next
+    #: one is still ahead: only such a run sets the interval; the others only ping
+    sets_interval: bool = True
+
+
+def next_run_after(dag: Any, moment: datetime.datetime) -> pendulum.DateTime | None:
+    """The first run Airflow's timetable schedules strictly after ``moment`` (None: there is none).
+
+    Walked as the scheduler walks it (catch-up on, within the DAG's start and end dates), from
+    one longest gap before ``moment``, so data-interval timetables give the run whose interval
+    ends next, not the one that starts next.
+    """
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    at = pendulum.instance(moment).in_timezone("UTC")
+    timetable = scheduler_timetable(dag.timetable)
+    try:
+        lookback = longest_gap(dag.timetable)
+    except ScheduleIntervalError:
+        return None
+    start, end = getattr(dag, "start_date", None), getattr(dag, "end_date", None)
+    earliest = at - lookback - datetime.timedelta(minutes=1)
+    if start is not None:
+        earliest = max(earliest, pendulum.instance(start))
+    restriction = TimeRestriction(
+        earliest=earliest, latest=pendulum.instance(end) if end is not None else None, catchup=True
+    )
+    last: Any = None
+    for _ in range(MAX_WALKED_RUNS):
+        try:
+            info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)
+        except Exception as exc:
+            raise ScheduleIntervalError(f"DAG {dag.dag_id!r}: Airflow cannot schedule its next run: {exc}") from None
+        if info is None:
+            return None
+        run_after: pendulum.DateTime = pendulum.instance(info.run_after).in_timezone("UTC")
+        if run_after > at:
+            return run_after
+        last = info.data_interval or DataInterval.exact(info.run_after)
+    return None
 
 
 def interval_until_next_run(
     dag: Any,
     *,
     run_after: datetime.datetime | None,
-    data_interval: tuple[datetime.datetime, datetime.datetime] | None = None,
     grace: datetime.timedelta | None = None,
     now: datetime.datetime | None = None,
 ) -> NextRun:
     """The heartbeat interval from this run to the next scheduled one (``interval="next_run"``).
 
-    The next run is what Airflow's timetable gives after this run's data interval (or after
-    ``run_after`` for a timetable without one), within the DAG's start and end dates. The
-    interval is counted from when this run was due, not from when it finished, so a fixed
-    rhythm keeps one interval whatever each run takes; a run that finishes late only pushes
-    the next deadline later, never earlier. Raises ``ScheduleIntervalError`` when Airflow
-    schedules no next run.
+    The interval is counted from when this run was due, not from when it finished, so a
+    fixed rhythm keeps one interval whatever each run takes. Raises ``ScheduleIntervalError``
+    when Airflow schedules no next run.
     """
-    from airflow.timetables.base import DataInterval, TimeRestriction
-
     moment = pendulum.now("UTC") if now is None else pendulum.instance(now).in_timezone("UTC")
     due = moment if run_after is None else min(pendulum.instance(run_after).in_timezone("UTC"), moment)
-    last = (
-        DataInterval(pendulum.instance(data_interval[0]), pendulum.instance(data_interval[1]))
-        if data_interval is not None and data_interval[0] is not None and data_interval[1] is not None
-        else DataInterval.exact(due)
-    )
-    start, end = getattr(dag, "start_date", None), getattr(dag, "end_date", None)
-    restriction = TimeRestriction(
-        earliest=pendulum.instance(start) if start else None,
-        latest=pendulum.instance(end) if end else None,
-        catchup=True,
-    )
-    timetable = scheduler_timetable(dag.timetable)
-    try:
-        info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)
-    except Exception as exc:
-        raise ScheduleIntervalError(f"DAG {dag.dag_id!r}: Airflow cannot schedule its next run: {exc}") from None
-    if info is None:
+    following = next_run_after(dag, due)
+    if following is None:
         raise ScheduleIntervalError(f"DAG {dag.dag_id!r}: Airflow schedules no run after {due.isoformat()}")
-    next_run_after = pendulum.instance(info.run_after).in_timezone("UTC")
-    if next_run_after <= due:
-        raise ScheduleIntervalError(f"DAG {dag.dag_id!r}: its timetable does not move past {due.isoformat()}")
-    # The countdown starts at the ping (this run's end), so the deadline falls after the next
-    # run's due time by as long as this run took: a catch-up or overrunning run alerts late,
-    # never early.
-    gap = next_run_after - due
+    on_the_timetable = next_run_after(dag, due - datetime.timedelta(seconds=1)) == due
+    gap = following - due
     extra = default_grace(gap) if grace is None else max(grace, datetime.timedelta(0))
-    return NextRun(HeartbeatInterval.from_timedelta(gap + extra), due, next_run_after)
+    interval = HeartbeatInterval.from_timedelta(gap + extra)
+    return NextRun(interval, due, following, sets_interval=on_the_timetable and following > moment)
 
 
 def scheduler_timetable(timetable: Any) -> Any:

@@ -44,7 +44,12 @@ from airflow_provider_opsgenie_hb.models import (
     field_problems,
     is_marker,
 )
-from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError, default_grace, interval_until_next_run
+from airflow_provider_opsgenie_hb.schedule import (
+    HeartbeatInterval,
+    ScheduleIntervalError,
+    default_grace,
+    next_run_after,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -93,14 +98,10 @@ class PlanItem:
     notes: list[str] = field(default_factory=list)
     #: an orphan this deployment owns, which ``prune`` may delete
     prunable: bool = False
-    #: ``interval="next_run"``: when the DAG's next run is due (its runs set the interval;
-    #: sync creates with the longest gap and lengthens only an interval that would expire first)
-    next_run_after: datetime.datetime | None = None
+    #: ``interval="next_run"``: the DAG, whose runs set the interval (sync creates the heartbeat
+    #: with the longest gap, and lengthens only an interval that runs out before the next run)
+    runs_set_interval_of: Any = field(default=None, repr=False, compare=False)
     grace: datetime.timedelta | None = None
-
-    @property
-    def runs_set_interval(self) -> bool:
-        return self.next_run_after is not None
 
 
 @dataclass
@@ -191,11 +192,7 @@ def _declaration(dag: Any, declaration: HeartbeatDeclaration, *, here: bool = Tr
         return PlanItem("skipped", name, dag.dag_id, reason=_problems(problems))
     item = PlanItem("create", name, dag.dag_id, fields=fields)
     if declaration.settings.follows_next_run:
-        try:
-            item.next_run_after = interval_until_next_run(dag, run_after=None).next_run_after
-        except ScheduleIntervalError as exc:
-            return PlanItem("skipped", name, dag.dag_id, reason=str(exc).split(": ", 1)[-1])
-        item.grace = declaration.settings.grace
+        item.runs_set_interval_of, item.grace = dag, declaration.settings.grace
         item.notes.append("interval set by each run (next_run)")
     return item
 
@@ -274,8 +271,8 @@ def _compare(
     if problems:  # e.g. a heartbeat with 20 tags of its own and no room for the marker
         item.action, item.reason = "skipped", f"cannot be brought in line: {_problems(problems)}"
         return
-    if item.runs_set_interval and not _expires_before_next_run(item, existing):
-        fields["compare_interval"] = False
+    if item.runs_set_interval_of is not None:
+        _interval_until_next_run(item, existing, fields)
     changed = existing.differences({k: v for k, v in fields.items() if k != "compare_interval"})
     if not fields.get("compare_interval", True):
         changed = {k: v for k, v in changed.items() if k not in ("interval", "interval_unit")}
@@ -296,14 +293,23 @@ def _compare(
         item.action = "unchanged"
 
 
-def _expires_before_next_run(item: PlanItem, existing: Heartbeat) -> bool:
-    """Whether ``existing``'s interval runs out before the DAG's next run is due plus grace (a
-    schedule changed since the last run set it): then sync sets the longest gap, until that run."""
-    assert item.next_run_after is not None
+def _interval_until_next_run(item: PlanItem, existing: Heartbeat, fields: dict[str, Any]) -> None:
+    """``interval="next_run"``: leave the interval to the runs, unless it runs out before the
+    run that follows the last ping is due (plus grace): a PATCH that failed, or a schedule
+    changed since. Then it is lengthened to exactly that; a run that is merely late is not
+    hidden, as the run that follows the last ping is the late one."""
     since = existing.last_ping_time or pendulum.now("UTC")
-    needed = datetime.timedelta(seconds=item.next_run_after.timestamp() - since.timestamp())
-    needed += default_grace(needed) if item.grace is None else item.grace
-    return existing.interval_seconds < needed.total_seconds()
+    following = next_run_after(item.runs_set_interval_of, since)
+    fields["compare_interval"] = False
+    if following is None:
+        return
+    gap = datetime.timedelta(seconds=following.timestamp() - since.timestamp())
+    needed = gap + (default_grace(gap) if item.grace is None else item.grace)
+    if existing.interval_seconds < needed.total_seconds():
+        interval = HeartbeatInterval.from_timedelta(needed)
+        fields["interval"], fields["interval_unit"] = interval.interval, interval.interval_unit
+        fields["compare_interval"] = True
+        item.notes.append(f"lengthened: it ran out before the next run, due {following.isoformat()}")
 
 
 def _new_fields(item: PlanItem, ownership: Ownership, paused: Mapping[str, bool] | None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ in the past as Airflow does) is missed once, at every position. The emulator's c
 at the year's first run and is moved with ``POST /_emulator/clock/advance``; nothing waits.
 
 At each run ``R[j]`` the success callback itself is called (a real notifier, over HTTP, with
-a DAG run due at ``R[j]``) for:
+a DAG run due at ``R[j]``, and this process's clock moved to ``R[j]`` by time-machine) for:
 
 - ``main``: the heartbeat of a DAG that never misses a run (it must never alert);
 - ``next_run-<j+1>`` and ``fixed-<j+1>``: heartbeats whose next run, ``R[j+1]``, is missed.
@@ -30,6 +30,7 @@ from typing import Any
 
 import pendulum
 import requests
+import time_machine
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle, emulator_process
 
@@ -156,9 +157,6 @@ def simulate(
         for j, due in enumerate(runs[:-1]):
             clock.to(due)
             context = {"dag": dag, "dag_run": _Run(due), "run_id": f"scheduled__{due.isoformat()}"}
-            main(context)
-            if j == 0:  # steady state is what follows the first run (which remembers nothing yet)
-                first_run_requests = len(main_line.requests())
             # The next run, R[j+1], is missed: its heartbeats as run R[j-1] left them, then pinged by R[j].
             missed = j + 1
             left = interval_until_next_run(dag, run_after=runs[j - 1], now=runs[j - 1]).interval if j else longest
@@ -168,10 +166,14 @@ def simulate(
             client.create_heartbeat(
                 name=f"fixed-{missed}", interval=longest.interval, interval_unit=longest.interval_unit, enabled=True
             )
-            send_opsgenie_heartbeat(name=f"next_run-{missed}", opsgenie_heartbeat_conn_id="bench", interval="next_run")(
-                context
-            )
-            send_opsgenie_heartbeat(name=f"fixed-{missed}", opsgenie_heartbeat_conn_id="bench")(context)
+            with time_machine.travel(due, tick=False):  # the runs take no time: delays are the modes' own
+                main(context)
+                send_opsgenie_heartbeat(
+                    name=f"next_run-{missed}", opsgenie_heartbeat_conn_id="bench", interval="next_run"
+                )(context)
+                send_opsgenie_heartbeat(name=f"fixed-{missed}", opsgenie_heartbeat_conn_id="bench")(context)
+            if j == 0:  # steady state is what follows the first run (which remembers nothing yet)
+                first_run_requests = len(main_line.requests())
         clock.to(runs[-1].add(seconds=longest.seconds + 3600))
     alerts = {a["name"]: pendulum.parse(a["time"]) for a in missed_runs.alerts()}
     delays: dict[str, list[float]] = {"fixed": [], "next_run": []}

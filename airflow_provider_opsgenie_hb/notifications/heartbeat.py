@@ -75,16 +75,6 @@ _DEFAULT_ADVICE = "OpsGenie could not be reached in time; if this keeps happenin
 
 
 @dataclass
-class _Following:
-    """``interval="next_run"``: the interval this run wants, and why it could not be set."""
-
-    next_run: NextRun | None
-    error: BaseException | None = None
-    #: the PATCH found no heartbeat (so the ping reached nothing either)
-    missing: bool = False
-
-
-@dataclass
 class _Delivery:
     """What one call's worker thread did, read by the calling thread."""
 
@@ -330,19 +320,32 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             # A little short of the callback's deadline, so that the client's own error (with
             # its status and requestId) reaches the calling thread before it stops waiting.
             with hook.deadline(self.deadline * (1 - _REPORT_MARGIN) - (time.monotonic() - started)):
-                following = self._follow_next_run(hook, scope, dag, dag_run, started)
-                try:
+                wanted, delivery.interval_error = self._wanted_interval(dag, dag_run)
+
+                def ping() -> None:
                     self._ping(hook, name)
                     delivery.pinged = True
+
+                outcome = None
+                try:
+                    if wanted is None:
+                        ping()
+                    else:
+                        from airflow_provider_opsgenie_hb.next_run import ping_and_set_interval
+
+                        left = self.deadline * (1 - _REPORT_MARGIN) - (time.monotonic() - started)
+                        outcome = ping_and_set_interval(hook, scope, wanted, ping, patch_seconds=left / 2)
                 except HeartbeatNotFoundError:
                     if not self.ensure:  # JSM Operations refuses pings to a missing heartbeat
                         raise
                 # The PATCH found no heartbeat: the ping reached nothing, whatever the record says.
-                missing = following is not None and following.missing
+                missing = outcome is not None and outcome.missing
+                if outcome is not None and outcome.error is not None and not (missing and self.ensure):
+                    delivery.interval_error = outcome.error
                 try:
                     if self.ensure:
                         reached = delivery.pinged and not missing
-                        self._ensure(hook, scope, dag, render, pinged=reached, following=following)
+                        self._ensure(hook, scope, dag, render, pinged=reached, exact=wanted)
                         delivery.pinged = True
                     else:
                         self._check_exists(hook, scope)
@@ -350,8 +353,6 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
                     if not delivery.pinged:
                         raise
                     delivery.after_ping_error = exc
-                if following is not None and following.error is not None and not (missing and self.ensure):
-                    delivery.interval_error = following.error
         except BaseException as exc:  # handed to the calling thread
             if delivery.pinged:
                 delivery.after_ping_error = exc
@@ -362,28 +363,16 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         ack = hook.ping_heartbeat(name)
         log.info("Pinged OpsGenie heartbeat %r (requestId %s)", name, ack.request_id)
 
-    def _follow_next_run(
-        self, hook: OpsgenieHeartbeatHook, scope: tuple[str, ...], dag: Any, dag_run: Any, started: float
-    ) -> _Following | None:
-        """``interval="next_run"``: set the interval before the ping, with at most half the time left."""
+    def _wanted_interval(self, dag: Any, dag_run: Any) -> tuple[NextRun | None, Exception | None]:
+        """``interval="next_run"``: the interval from this run to the next (or why there is none)."""
         if self.interval != NEXT_RUN or dag is None:
-            return None
-        from airflow_provider_opsgenie_hb import next_run
+            return None, None
+        from airflow_provider_opsgenie_hb.next_run import next_run_of
 
         try:
-            wanted = next_run.next_run_of(dag, next_run.RunTimes.of(dag_run), grace=self.grace)
+            return next_run_of(dag, dag_run, grace=self.grace), None
         except Exception as exc:  # never in the way of the ping
-            error = HeartbeatValidationError(f"interval='next_run' cannot set the interval of {scope[-1]!r}: {exc}")
-            return _Following(None, error=error)
-        following = _Following(wanted)
-        left = self.deadline * (1 - _REPORT_MARGIN) - (time.monotonic() - started)
-        try:
-            with hook.deadline(left / 2):
-                next_run.set_interval(hook, scope, scope[-1], wanted)
-        except Exception as exc:  # never in the way of the ping
-            following.missing = isinstance(exc, HeartbeatNotFoundError)  # ensure creates it, with this interval
-            following.error = HeartbeatError(next_run.describe_failure(scope[-1], wanted, exc))
-        return following
+            return None, HeartbeatValidationError(f"interval='next_run' cannot set the interval: {exc}")
 
     def _ensure(
         self,
@@ -393,19 +382,19 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         render: Any,
         *,
         pinged: bool,
-        following: _Following | None = None,
+        exact: NextRun | None = None,
     ) -> None:
         """Create the heartbeat or bring it in line (once per record TTL); ping again if it was missing."""
         name = scope[-1]
         fields = self.heartbeat_declaration.desired_fields(dag, name=name, render=render)
-        exact = following.next_run if following is not None else None
         key = record.fact("ensured", *scope, fields)
         if pinged and record.is_recorded(key):
             return
         if exact is not None:  # created with the interval until the next run; an existing one keeps its own
             fields["interval"], fields["interval_unit"] = exact.interval.interval, exact.interval.interval_unit
         marker = owner_marker()
-        result = hook.ensure_heartbeat(**fields, marker=marker, compare_interval=following is None)
+        follows = self.interval == NEXT_RUN  # the runs set the interval: ensure only creates with one
+        result = hook.ensure_heartbeat(**fields, marker=marker, compare_interval=not follows)
         if result.action == "conflict":
             log.warning(
                 "OpsGenie heartbeat %r exists without this deployment's marker %r (made by hand, or another "
@@ -418,10 +407,10 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         else:
             interval = f"{fields['interval']} {fields['interval_unit']}"
             log.info("OpsGenie heartbeat %r %s (interval %s)", name, result.action, interval)
-        if result.action == "created" and exact is not None and following is not None:
-            from airflow_provider_opsgenie_hb import next_run
+        if result.action == "created" and exact is not None:
+            from airflow_provider_opsgenie_hb.next_run import remember_interval
 
-            next_run.remember_interval(scope, exact)
+            remember_interval(scope, exact)
         if result.action == "created" or not pinged:  # the first ping reached no heartbeat
             self._ping(hook, name)
         record.record(key)

@@ -15,6 +15,7 @@ time until the next run before its ping, like the callback's ``interval="next_ru
 from __future__ import annotations
 
 import atexit
+import datetime
 import logging
 import queue
 import threading
@@ -25,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowPlugin, hookimpl
 
 from airflow_provider_opsgenie_hb.declaration import DAG_TAG, listener_settings, render_for_dag, tag_declaration
-from airflow_provider_opsgenie_hb.next_run import RunTimes
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -42,7 +42,8 @@ class _Ping:
 
     name: str
     dag: Any = None
-    run: RunTimes | None = None
+    #: when the run was due (``interval_mode = next_run``: the interval is set from it)
+    run_after: datetime.datetime | None = None
 
 
 class HeartbeatPinger:
@@ -55,14 +56,14 @@ class HeartbeatPinger:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def submit(self, name: str, *, dag: Any = None, run: RunTimes | None = None) -> bool:
+    def submit(self, name: str, *, dag: Any = None, run_after: datetime.datetime | None = None) -> bool:
         """Queue a ping without waiting; False (and a warning) when the queue is full.
 
         Given the DAG and the run's times, the interval is set to the next run before the ping.
         """
         self._start()
         try:
-            self._queue.put_nowait(_Ping(name, dag, run))
+            self._queue.put_nowait(_Ping(name, dag, run_after))
         except queue.Full:
             log.warning(
                 "OpsGenie heartbeat %r not pinged: the listener's queue is full (%d waiting); "
@@ -112,10 +113,24 @@ class HeartbeatPinger:
             started = time.monotonic()
             hook = hook or OpsgenieHeartbeatHook(self.conn_id, time_budget=self.ping_deadline)
             with hook.deadline(self.ping_deadline):
-                if item.run is not None:
-                    self._set_interval(hook, item, self.ping_deadline - (time.monotonic() - started))
-                ack = hook.ping_heartbeat(name)
-            log.info("Pinged OpsGenie heartbeat %r from the listener (requestId %s)", name, ack.request_id)
+
+                def ping() -> None:
+                    ack = hook.ping_heartbeat(name)
+                    log.info("Pinged OpsGenie heartbeat %r from the listener (requestId %s)", name, ack.request_id)
+
+                wanted = self._wanted_interval(item)
+                if wanted is None:
+                    ping()
+                else:
+                    from airflow_provider_opsgenie_hb.next_run import ping_and_set_interval
+                    from airflow_provider_opsgenie_hb.record import scope
+
+                    left = self.ping_deadline - (time.monotonic() - started)
+                    outcome = ping_and_set_interval(
+                        hook, scope(self.conn_id, hook.client, name), wanted, ping, patch_seconds=left / 2
+                    )
+                    if outcome.error is not None:
+                        log.warning("%s", outcome.error)
             return hook
         except (HeartbeatUnauthorizedError, HeartbeatForbiddenError) as exc:
             # The key may have been rotated: read the connection again for the next ping.
@@ -128,21 +143,18 @@ class HeartbeatPinger:
             log.exception("OpsGenie heartbeat %r: the listener's ping failed unexpectedly", name)
             return None
 
-    def _set_interval(self, hook: OpsgenieHeartbeatHook, item: _Ping, left: float) -> None:
-        """``interval_mode = next_run``: the PATCH before the ping, with at most half the time left."""
-        from airflow_provider_opsgenie_hb import next_run, record
+    @staticmethod
+    def _wanted_interval(item: _Ping) -> NextRun | None:
+        """``interval_mode = next_run``: the interval from the run to the next one (None: only ping)."""
+        if item.dag is None:
+            return None
+        from airflow_provider_opsgenie_hb.schedule import interval_until_next_run
 
-        assert item.run is not None
-        wanted: NextRun | None = None
         try:
-            wanted = next_run.next_run_of(item.dag, item.run, grace=None)
-            with hook.deadline(left / 2):
-                next_run.set_interval(hook, record.scope(self.conn_id, hook.client, item.name), item.name, wanted)
+            return interval_until_next_run(item.dag, run_after=item.run_after)
         except Exception as exc:  # never in the way of the ping
-            if wanted is None:
-                log.warning("interval_mode = next_run cannot set the interval of %r: %s", item.name, exc)
-            else:
-                log.warning("%s", next_run.describe_failure(item.name, wanted, exc))
+            log.warning("interval_mode = next_run cannot set the interval of %r: %s", item.name, exc)
+            return None
 
 
 _pinger: HeartbeatPinger | None = None
@@ -196,7 +208,8 @@ class _Listener:
             dag = getattr(dag_run, "dag", None)
             name = pinged_by_listener(dag, _run_type(dag_run)) if dag is not None else None
             if name and _follows_next_run(dag):
-                pinger().submit(name, dag=dag, run=RunTimes.of(dag_run))
+                run_after = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None)
+                pinger().submit(name, dag=dag, run_after=run_after)
             elif name:
                 pinger().submit(name)
         except Exception:  # a listener must never disturb the scheduler

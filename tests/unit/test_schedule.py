@@ -76,7 +76,7 @@ def test_relativedelta_uses_the_longest_step() -> None:
 
 
 def test_grace_can_be_set() -> None:
-    assert interval("0 3 * * *", grace=datetime.timedelta(0)) == "1 days"
+    assert interval("0 3 * * *", grace=datetime.timedelta(0)) == "1 day"
     assert interval("0 3 * * *", grace=datetime.timedelta(minutes=30)) == "1470 minutes"
 
 
@@ -336,11 +336,13 @@ def test_next_run_on_data_interval_timetables_follows_the_interval_end() -> None
         start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     )
     end = pendulum.datetime(2025, 6, 2, tz="UTC")
-    found = schedule.interval_until_next_run(
-        dag, run_after=end, data_interval=(end.subtract(days=1), end), now=end.add(minutes=5)
-    )
-    assert found.next_run_after == end.add(days=1)
+    found = schedule.interval_until_next_run(dag, run_after=end, now=end.add(minutes=5))
+    assert found.next_run_after == end.add(days=1)  # the run whose interval ends next, not the one starting next
     assert found.interval == HeartbeatInterval(25, "hours")
+    assert found.sets_interval
+    # A manual run at another time only pings: the scheduled runs set the interval.
+    manual = schedule.interval_until_next_run(dag, run_after=end.add(hours=5), now=end.add(hours=6))
+    assert not manual.sets_interval
 
 
 def test_no_next_run_is_a_clear_error() -> None:
