@@ -226,7 +226,7 @@ def _hours(minutes: float) -> str:
 def readme_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| schedule | time zone | runs | fixed interval: worst / median | `next_run`: worst / median "
-        "| requests per run (`next_run`) |",
+        "| `next_run`: requests per run (interval changes per run) |",
         "|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -234,6 +234,7 @@ def readme_table(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| `{row['schedule']}` ({row['label']}) | {row['zone']} | {row['runs']} | "
             f"{_hours(fixed['worst_min'])} / {_hours(fixed['median_min'])} | "
-            f"{_hours(exact['worst_min'])} / {_hours(exact['median_min'])} | {row['requests_per_run']} |"
+            f"{_hours(exact['worst_min'])} / {_hours(exact['median_min'])} | "
+            f"{row['requests_per_run']:.2f} ({row['interval_changes_per_run']:.2f}) |"
         )
     return lines
