@@ -46,7 +46,15 @@ __all__ = ["IntervalOutcome", "NextRun", "next_run_of", "ping_and_set_interval",
 def next_run_of(dag: Any, dag_run: Any, *, grace: datetime.timedelta | None) -> NextRun:
     """The interval from ``dag_run`` (when it was due) to the next run of ``dag``."""
     run_after = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None)
-    return interval_until_next_run(dag, run_after=run_after, grace=grace)
+    start, end = getattr(dag_run, "data_interval_start", None), getattr(dag_run, "data_interval_end", None)
+    run_type = getattr(dag_run, "run_type", None)
+    return interval_until_next_run(
+        dag,
+        run_after=run_after,
+        data_interval=(start, end) if start is not None and end is not None else None,
+        run_type=None if run_type is None else str(getattr(run_type, "value", run_type)),
+        grace=grace,
+    )
 
 
 @dataclass

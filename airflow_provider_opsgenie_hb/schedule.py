@@ -168,25 +168,63 @@ def interval_until_next_run(
     dag: Any,
     *,
     run_after: datetime.datetime | None,
+    data_interval: tuple[datetime.datetime, datetime.datetime] | None = None,
+    run_type: str | None = None,
     grace: datetime.timedelta | None = None,
     now: datetime.datetime | None = None,
 ) -> NextRun:
     """The heartbeat interval from this run to the next scheduled one (``interval="next_run"``).
 
-    The interval is counted from when this run was due, not from when it finished, so a
-    fixed rhythm keeps one interval whatever each run takes. Raises ``ScheduleIntervalError``
-    when Airflow schedules no next run.
+    The next run is what Airflow's timetable schedules after this run's data interval, as
+    the scheduler asks it (for a timetable without data intervals, after ``run_after``). The
+    interval is counted from when this run was due, not from when it finished, so a fixed
+    rhythm keeps one interval whatever each run takes. Raises ``ScheduleIntervalError`` when
+    Airflow schedules no next run.
     """
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
     moment = pendulum.now("UTC") if now is None else pendulum.instance(now).in_timezone("UTC")
     due = moment if run_after is None else min(pendulum.instance(run_after).in_timezone("UTC"), moment)
-    following = next_run_after(dag, due)
-    if following is None:
+    last = DataInterval.exact(due)
+    if data_interval is not None and data_interval[0] is not None and data_interval[1] is not None:
+        last = DataInterval(pendulum.instance(data_interval[0]), pendulum.instance(data_interval[1]))
+    start, end = getattr(dag, "start_date", None), getattr(dag, "end_date", None)
+    restriction = TimeRestriction(
+        earliest=pendulum.instance(start) if start else None,
+        latest=pendulum.instance(end) if end else None,
+        catchup=True,
+    )
+    try:
+        info = scheduler_timetable(dag.timetable).next_dagrun_info(
+            last_automated_data_interval=last, restriction=restriction
+        )
+    except Exception as exc:
+        raise ScheduleIntervalError(f"DAG {dag.dag_id!r}: Airflow cannot schedule its next run: {exc}") from None
+    if info is None:
         raise ScheduleIntervalError(f"DAG {dag.dag_id!r}: Airflow schedules no run after {due.isoformat()}")
-    on_the_timetable = next_run_after(dag, due - datetime.timedelta(seconds=1)) == due
+    following = pendulum.instance(info.run_after).in_timezone("UTC")
+    if following <= due:
+        raise ScheduleIntervalError(f"DAG {dag.dag_id!r}: its timetable does not move past {due.isoformat()}")
+    # A scheduled run is on the timetable; another (a manual run) is when the timetable has a
+    # run at that very time (a cron; delta timetables count from their last scheduled run).
+    on_the_timetable = run_type == "scheduled" or (
+        run_type in (None, "manual") and next_run_after(dag, due - datetime.timedelta(seconds=1)) == due
+    )
     gap = following - due
     extra = default_grace(gap) if grace is None else max(grace, datetime.timedelta(0))
     interval = HeartbeatInterval.from_timedelta(gap + extra)
     return NextRun(interval, due, following, sets_interval=on_the_timetable and following > moment)
+
+
+def shortest_interval(dag: Any, *, grace: datetime.timedelta | None = None, runs: int = 400) -> HeartbeatInterval:
+    """The shortest interval ``interval="next_run"`` sets for ``dag``: its shortest gap plus grace,
+    over the next ``runs`` runs Airflow schedules (sync's test for a schedule that changed)."""
+    walk = _Walk(scheduler_timetable(dag.timetable), pendulum.now("UTC"), pendulum.now("UTC") + LOOKAHEAD)
+    walk.probe(walk.start, runs=runs)
+    if not walk.gaps:
+        raise ScheduleIntervalError(f"DAG {dag.dag_id!r}: fewer than two runs ahead")
+    gap = min(walk.gaps)
+    return interval_for_gap(gap, grace)
 
 
 def scheduler_timetable(timetable: Any) -> Any:

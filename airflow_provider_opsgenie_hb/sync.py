@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pendulum
-
 from airflow_provider_opsgenie_hb.declaration import (
     DAG_TAG,
     DEFAULT_CONN_ID,
@@ -44,12 +42,7 @@ from airflow_provider_opsgenie_hb.models import (
     field_problems,
     is_marker,
 )
-from airflow_provider_opsgenie_hb.schedule import (
-    HeartbeatInterval,
-    ScheduleIntervalError,
-    default_grace,
-    next_run_after,
-)
+from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError, shortest_interval
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -272,7 +265,7 @@ def _compare(
         item.action, item.reason = "skipped", f"cannot be brought in line: {_problems(problems)}"
         return
     if item.runs_set_interval_of is not None:
-        _interval_until_next_run(item, existing, fields)
+        _interval_the_runs_set(item, existing, fields)
     changed = existing.differences({k: v for k, v in fields.items() if k != "compare_interval"})
     if not fields.get("compare_interval", True):
         changed = {k: v for k, v in changed.items() if k not in ("interval", "interval_unit")}
@@ -293,23 +286,20 @@ def _compare(
         item.action = "unchanged"
 
 
-def _interval_until_next_run(item: PlanItem, existing: Heartbeat, fields: dict[str, Any]) -> None:
-    """``interval="next_run"``: leave the interval to the runs, unless it runs out before the
-    run that follows the last ping is due (plus grace): a PATCH that failed, or a schedule
-    changed since. Then it is lengthened to exactly that; a run that is merely late is not
-    hidden, as the run that follows the last ping is the late one."""
-    since = existing.last_ping_time or pendulum.now("UTC")
-    following = next_run_after(item.runs_set_interval_of, since)
+def _interval_the_runs_set(item: PlanItem, existing: Heartbeat, fields: dict[str, Any]) -> None:
+    """``interval="next_run"``: leave the interval to the runs, unless it is shorter than any the
+    current schedule's runs set - the schedule changed since the last run (say from daily to
+    weekly), and the old interval would run out before the first run of the new one. Then the
+    longest gap (the interval sync creates with), until that run sets its own. An interval the
+    runs may have set is never touched: sync cannot tell a late run from anything else."""
     fields["compare_interval"] = False
-    if following is None:
+    try:
+        shortest = shortest_interval(item.runs_set_interval_of, grace=item.grace)
+    except ScheduleIntervalError:
         return
-    gap = datetime.timedelta(seconds=following.timestamp() - since.timestamp())
-    needed = gap + (default_grace(gap) if item.grace is None else item.grace)
-    if existing.interval_seconds < needed.total_seconds():
-        interval = HeartbeatInterval.from_timedelta(needed)
-        fields["interval"], fields["interval_unit"] = interval.interval, interval.interval_unit
+    if existing.interval_seconds < shortest.seconds:
         fields["compare_interval"] = True
-        item.notes.append(f"lengthened: it ran out before the next run, due {following.isoformat()}")
+        item.notes.append(f"the schedule changed: its runs set {shortest} at least")
 
 
 def _new_fields(item: PlanItem, ownership: Ownership, paused: Mapping[str, bool] | None) -> dict[str, Any]:

@@ -15,7 +15,6 @@ time until the next run before its ping, like the callback's ``interval="next_ru
 from __future__ import annotations
 
 import atexit
-import datetime
 import logging
 import queue
 import threading
@@ -42,8 +41,9 @@ class _Ping:
 
     name: str
     dag: Any = None
-    #: when the run was due (``interval_mode = next_run``: the interval is set from it)
-    run_after: datetime.datetime | None = None
+    #: the run itself, as it was when it succeeded (``interval_mode = next_run``: the
+    #: interval is set from when it was due, its data interval and its type)
+    run: Any = None
 
 
 class HeartbeatPinger:
@@ -56,14 +56,14 @@ class HeartbeatPinger:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def submit(self, name: str, *, dag: Any = None, run_after: datetime.datetime | None = None) -> bool:
+    def submit(self, name: str, *, dag: Any = None, run: Any = None) -> bool:
         """Queue a ping without waiting; False (and a warning) when the queue is full.
 
         Given the DAG and the run's times, the interval is set to the next run before the ping.
         """
         self._start()
         try:
-            self._queue.put_nowait(_Ping(name, dag, run_after))
+            self._queue.put_nowait(_Ping(name, dag, run))
         except queue.Full:
             log.warning(
                 "OpsGenie heartbeat %r not pinged: the listener's queue is full (%d waiting); "
@@ -148,10 +148,10 @@ class HeartbeatPinger:
         """``interval_mode = next_run``: the interval from the run to the next one (None: only ping)."""
         if item.dag is None:
             return None
-        from airflow_provider_opsgenie_hb.schedule import interval_until_next_run
+        from airflow_provider_opsgenie_hb.next_run import next_run_of
 
         try:
-            return interval_until_next_run(item.dag, run_after=item.run_after)
+            return next_run_of(item.dag, item.run, grace=None)
         except Exception as exc:  # never in the way of the ping
             log.warning("interval_mode = next_run cannot set the interval of %r: %s", item.name, exc)
             return None
@@ -189,6 +189,26 @@ def pinged_by_listener(dag: Any, run_type: str | None = None) -> str | None:
     return str(render_for_dag(declaration.name, dag))
 
 
+@dataclass(frozen=True)
+class _RunTimes:
+    """What the interval is set from, read off the run in the scheduler's thread (the worker
+    must not touch a database-bound object)."""
+
+    run_after: Any
+    data_interval_start: Any
+    data_interval_end: Any
+    run_type: str | None
+
+    @classmethod
+    def of(cls, dag_run: Any) -> _RunTimes:
+        return cls(
+            getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None),
+            getattr(dag_run, "data_interval_start", None),
+            getattr(dag_run, "data_interval_end", None),
+            _run_type(dag_run),
+        )
+
+
 def _follows_next_run(dag: Any) -> bool:
     declaration = tag_declaration(dag)
     return declaration is not None and declaration.settings.follows_next_run
@@ -208,8 +228,7 @@ class _Listener:
             dag = getattr(dag_run, "dag", None)
             name = pinged_by_listener(dag, _run_type(dag_run)) if dag is not None else None
             if name and _follows_next_run(dag):
-                run_after = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None)
-                pinger().submit(name, dag=dag, run_after=run_after)
+                pinger().submit(name, dag=dag, run=_RunTimes.of(dag_run))
             elif name:
                 pinger().submit(name)
         except Exception:  # a listener must never disturb the scheduler

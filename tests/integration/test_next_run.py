@@ -168,7 +168,7 @@ def test_a_failed_patch_still_pings_and_says_it_may_alert_early(
     assert run_at(MONDAY) == ["ping", "update", "ping"]
 
 
-def test_sync_lengthens_an_interval_a_failed_patch_left_short_and_hides_no_missed_run(
+def test_sync_hides_no_missed_run_and_lengthens_only_after_a_schedule_change(
     run_at: Callable[..., list[str]], weekday_heartbeat: EmulatorHandle, tmp_path: Any
 ) -> None:
     from airflow_provider_opsgenie_hb.sync import sync_heartbeats
@@ -176,20 +176,20 @@ def test_sync_lengthens_an_interval_a_failed_patch_left_short_and_hides_no_misse
     emulator = weekday_heartbeat
     (tmp_path / "weekdays.py").write_text(WEEKDAY_DAG)
     run_at(THURSDAY)  # 25 hours
-    emulator.set_faults({"kind": "status", "status": 500, "endpoint": "update"})
-    run_at(FRIDAY, NEXT_RUN_DAG.format(dag_id="weekdays", schedule=WEEKDAYS, extra=", deadline=4"))
-    emulator.clear_faults()
-    with time_machine.travel(FRIDAY.add(minutes=20), tick=True):  # the canary's sync, a little later
+    # Thursday's run overran and reports at 07:00 on Friday; Friday's own run fails.
+    run_at(THURSDAY, minutes=24 * 60 + 30)
+    with time_machine.travel(FRIDAY.add(minutes=40), tick=True):  # the canary's sync
+        (item,) = sync_heartbeats(str(tmp_path), dry_run=False, adopt=True).items
+    assert "interval" not in item.changed  # an interval the runs set is theirs: a late run is not hidden
+    assert seconds(emulator.heartbeats()["weekdays"]) == 25 * HOUR
+    assert alerted(emulator, FRIDAY.add(hours=26)) == ["weekdays"]
+    # A deploy makes the DAG weekly: 25 hours would run out before its first Monday run.
+    (tmp_path / "weekdays.py").write_text(WEEKDAY_DAG.replace(WEEKDAYS, "30 6 * * 1"))
+    with time_machine.travel(FRIDAY.add(hours=27), tick=True):
         (item,) = sync_heartbeats(str(tmp_path), dry_run=False, adopt=True).items
     assert item.action == "update"
-    # From Friday's ping (06:35) to Monday 06:30, plus the hour: exactly what the PATCH wanted.
-    assert seconds(emulator.heartbeats()["weekdays"]) == 72 * HOUR - 5 * 60 + HOUR
-    assert alerted(emulator, SATURDAY.add(hours=12)) == []
-    # A run that is merely late is not hidden: Monday's run is missed, sync runs at 07:00.
-    with time_machine.travel(MONDAY.add(minutes=30), tick=True):
-        (item,) = sync_heartbeats(str(tmp_path), dry_run=False, adopt=True).items
-    assert item.action == "unchanged"
-    assert alerted(emulator, MONDAY.add(minutes=66)) == ["weekdays"]
+    assert "interval" in item.changed
+    assert seconds(emulator.heartbeats()["weekdays"]) == 169 * HOUR  # the longest gap, until a run sets its own
 
 
 def test_runs_off_the_timetable_or_overtaken_only_ping(

@@ -336,8 +336,10 @@ def test_next_run_on_data_interval_timetables_follows_the_interval_end() -> None
         start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     )
     end = pendulum.datetime(2025, 6, 2, tz="UTC")
-    found = schedule.interval_until_next_run(dag, run_after=end, now=end.add(minutes=5))
-    assert found.next_run_after == end.add(days=1)  # the run whose interval ends next, not the one starting next
+    found = schedule.interval_until_next_run(
+        dag, run_after=end, data_interval=(end.subtract(days=1), end), run_type="scheduled", now=end.add(minutes=5)
+    )
+    assert found.next_run_after == end.add(days=1)  # the run whose interval ends next
     assert found.interval == HeartbeatInterval(25, "hours")
     assert found.sets_interval
     # A manual run at another time only pings: the scheduled runs set the interval.
@@ -358,3 +360,45 @@ def test_no_next_run_is_a_clear_error() -> None:
         schedule.interval_until_next_run(
             DAG("manual", schedule=None), run_after=pendulum.datetime(2025, 1, 9, tz="UTC")
         )
+
+
+@pytest.mark.parametrize(
+    ("every", "due", "expected_next"),
+    [
+        (
+            datetime.timedelta(hours=6),
+            pendulum.datetime(2026, 3, 1, 3, 17, tz="UTC"),
+            pendulum.datetime(2026, 3, 1, 9, 17, tz="UTC"),
+        ),
+        (relativedelta(months=1), pendulum.datetime(2026, 1, 31, tz="UTC"), pendulum.datetime(2026, 2, 28, tz="UTC")),
+        (relativedelta(months=1), pendulum.datetime(2026, 2, 1, tz="UTC"), pendulum.datetime(2026, 3, 1, tz="UTC")),
+    ],
+)
+def test_next_run_on_delta_schedules_follows_the_run_as_the_scheduler_does(
+    every: Any, due: pendulum.DateTime, expected_next: pendulum.DateTime
+) -> None:
+    """A delta timetable counts from the last scheduled run (its phase is the DAG's history, not the clock)."""
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    dag = DAG("d", schedule=every, start_date=pendulum.datetime(2025, 1, 1, tz="UTC"))
+    core = schedule.scheduler_timetable(dag.timetable)
+    # The run as the scheduler made it: its data interval is the one its timetable gives.
+    info = core.next_dagrun_info(
+        last_automated_data_interval=None, restriction=TimeRestriction(earliest=due, latest=None, catchup=True)
+    )
+    assert info is not None
+    interval = info.data_interval or DataInterval.exact(info.run_after)
+    found = schedule.interval_until_next_run(
+        dag,
+        run_after=info.run_after,
+        data_interval=(interval.start, interval.end),
+        run_type="scheduled",
+        now=pendulum.instance(info.run_after).add(minutes=2),
+    )
+    after = core.next_dagrun_info(
+        last_automated_data_interval=interval, restriction=TimeRestriction(earliest=None, latest=None, catchup=True)
+    )
+    assert after is not None
+    assert found.next_run_after == after.run_after
+    assert found.sets_interval
+    assert found.interval.seconds == int((after.run_after - info.run_after).total_seconds()) + 3600
