@@ -340,6 +340,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
     def _ping(self, hook: OpsgenieHeartbeatHook, name: str) -> None:
         ack = hook.ping_heartbeat(name)
         log.info("Pinged OpsGenie heartbeat %r (requestId %s)", name, ack.request_id)
+        record.record_ping(self.opsgenie_heartbeat_conn_id, name, ack.request_id, "callback")
 
     def _ensure(
         self, hook: OpsgenieHeartbeatHook, scope: tuple[str, ...], dag: Any, render: Any, *, pinged: bool

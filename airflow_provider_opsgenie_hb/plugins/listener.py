@@ -90,12 +90,14 @@ class HeartbeatPinger:
             HeartbeatUnauthorizedError,
         )
         from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+        from airflow_provider_opsgenie_hb.record import record_ping
 
         try:
             hook = hook or OpsgenieHeartbeatHook(self.conn_id, time_budget=self.ping_deadline)
             with hook.deadline(self.ping_deadline):
                 ack = hook.ping_heartbeat(name)
             log.info("Pinged OpsGenie heartbeat %r from the listener (requestId %s)", name, ack.request_id)
+            record_ping(self.conn_id, name, ack.request_id, "listener")
             return hook
         except (HeartbeatUnauthorizedError, HeartbeatForbiddenError) as exc:
             # The key may have been rotated: read the connection again for the next ping.
