@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowPlugin, hookimpl
 
 from airflow_provider_opsgenie_hb.declaration import DAG_TAG, listener_settings, render_for_dag, tag_declaration
+from airflow_provider_opsgenie_hb.plugins import heartbeats_page
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -171,7 +172,9 @@ heartbeat_listener = _Listener()
 
 
 class OpsgenieHeartbeatPlugin(AirflowPlugin):
-    """Registers :data:`heartbeat_listener` with Airflow (through the provider's ``plugins``)."""
+    """Registers :data:`heartbeat_listener`, and on Airflow 3.1+ the Heartbeats page (see ``heartbeats_page``)."""
 
     name = "opsgenie_heartbeat"
     listeners = [heartbeat_listener]
+    fastapi_apps = heartbeats_page.fastapi_apps()
+    external_views = heartbeats_page.external_views()
