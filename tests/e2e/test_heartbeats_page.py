@@ -21,11 +21,16 @@ from urllib.parse import quote
 import pytest
 import requests
 from airflow_components import AirflowStack, new_stack, running
+from conftest import AIRFLOW_VERSION
+from packaging.version import Version
 from page_scenario import DEFAULT_ROWS, MARKER, seed_heartbeats, write_dag_files
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
 
-pytestmark = pytest.mark.ui_server
+pytestmark = [
+    pytest.mark.ui_server,
+    pytest.mark.skipif(Version("3.1") > AIRFLOW_VERSION, reason="Airflow 3.0 shows no plugin views: no page"),
+]
 
 PAGE = "/opsgenie-heartbeats"
 USERS = ("admin", "editor", "viewer")

@@ -50,7 +50,8 @@ def test_airflow_loads_the_plugin_without_error() -> None:
         env={**os.environ},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    plugins = {p["name"]: p for p in json.loads(result.stdout[result.stdout.index("[") :])}
+    listed = next(line for line in result.stdout.splitlines() if line.startswith("[{"))  # after any log lines
+    plugins = {p["name"]: p for p in json.loads(listed)}
     ours = plugins["opsgenie_heartbeat"]
     assert ours["listeners"] == ["airflow_provider_opsgenie_hb.plugins.listener._Listener"]
     if SHOWS_PLUGIN_VIEWS:

@@ -151,7 +151,8 @@ class HeartbeatsPage:
                 if form.dag_id
                 else self.page(request, access, overview, form.status, error=error)
             )
-            return HTMLResponse(html, status_code=status.HTTP_502_BAD_GATEWAY)
+            refused = isinstance(exc, LeftUnchanged)
+            return HTMLResponse(html, status_code=status.HTTP_409_CONFLICT if refused else status.HTTP_502_BAD_GATEWAY)
         finally:
             connection.forget_list()
         where = f"/dags/{quote(form.dag_id, safe='')}?" if form.dag_id else f"/?status={quote(form.status)}&"
@@ -169,13 +170,16 @@ class HeartbeatsPage:
         return self.templates.get_template(template).render(
             base=base,
             airflow=base.removesuffix(URL_PREFIX),
-            access=access,
             connections=[_connection_view(state) for state in connections],
             buttons=buttons,
             badges=_badges,
             cache_seconds=cache_seconds(),
             **{"notice": "", "error": "", **values},
         )
+
+
+class LeftUnchanged(Exception):
+    """Ensure found the heartbeat is not this deployment's to change."""
 
 
 @dataclass(frozen=True)
@@ -235,8 +239,8 @@ def _perform(hook: OpsgenieHeartbeatHook, row: HeartbeatRow, action: str, user_n
     else:
         assert row.declaration is not None  # row.allows("ensure")
         result = hook.ensure_heartbeat(**row.declaration.fields, marker=owner_marker())
-        if result.action == "conflict":
-            raise HeartbeatError(
+        if result.action == "conflict":  # someone took it over since the page was shown
+            raise LeftUnchanged(
                 f"it exists without this deployment's marker {owner_marker()!r} and was left unchanged "
                 "(adopt it with `opsgenie-heartbeat sync --adopt`)"
             )
@@ -293,7 +297,7 @@ def _dags(row: HeartbeatRow) -> str:
 
 def _describe(exc: BaseException) -> str:
     """The error as the page shows it: the service's status and requestId where there was an answer."""
-    if isinstance(exc, HeartbeatError):
+    if isinstance(exc, (HeartbeatError, LeftUnchanged)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 

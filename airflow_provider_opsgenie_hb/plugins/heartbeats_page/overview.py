@@ -158,13 +158,6 @@ class Overview:
     def for_dag(self, dag_id: str) -> list[HeartbeatRow]:
         return [row for row in self.rows if dag_id in row.dag_ids]
 
-    def counts(self) -> dict[str, int]:
-        counts = {status: 0 for status in STATUSES}
-        for row in self.rows:
-            counts[row.status] += 1
-        counts["orphaned"] = sum(1 for row in self.rows if row.orphaned)
-        return counts
-
 
 class ConnectionCache:
     """One connection's hook and its last list of heartbeats, listed at most once per ``ttl`` seconds.
