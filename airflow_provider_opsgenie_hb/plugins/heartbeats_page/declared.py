@@ -50,7 +50,7 @@ class DagFolder:
     #: (connection, heartbeat name) -> the DAGs that declare it (sync keeps only the first)
     declared_by: dict[tuple[str, str], tuple[str, ...]]
     dag_ids: tuple[str, ...]
-    #: file -> the last line of its import error
+    #: file (relative to the folder) -> the last line of its import error
     import_errors: dict[str, str]
 
     def to_json(self) -> str:
@@ -93,7 +93,7 @@ def read_dag_folder(folder: str | Path) -> DagFolder:
         declared={conn_id: declarations(dags, conn_id=conn_id) for conn_id in conn_ids},
         declared_by={key: tuple(dag_ids) for key, dag_ids in declared_by.items()},
         dag_ids=tuple(sorted(dag.dag_id for dag in dags)),
-        import_errors={path: _last_line(error) for path, error in errors.items()},
+        import_errors={os.path.relpath(path, folder): _last_line(error) for path, error in errors.items()},
     )
 
 
