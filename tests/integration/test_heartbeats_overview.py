@@ -114,7 +114,9 @@ def test_the_dag_folder_is_read_again_only_when_a_file_changes(
     dag_file.write_text(_tagged_dag("one"))
     source = OverviewSource(DagFolderCache(str(tmp_path)))
     first = source.overview()
-    assert source.overview().dag_folder is first.dag_folder  # nothing changed: not read again
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "one.cpython-311.pyc").write_bytes(b"written by the read itself")
+    assert source.overview().dag_folder is first.dag_folder  # no DAG file changed: not read again
     dag_file.write_text(_tagged_dag("one") + _tagged_dag("two"))
     assert [r.name for r in source.overview().rows] == ["one", "two"]
     dag_file.write_text("from airflow.sdk import DAG\n\nraise RuntimeError('a broken deploy')\n")

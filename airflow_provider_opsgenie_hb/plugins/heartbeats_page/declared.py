@@ -147,9 +147,10 @@ class DagFolderCache:
 
 
 def folder_fingerprint(folder: str) -> int:
-    """Changes when a file in the folder is added, removed or written."""
+    """Changes when a file in the folder is added, removed or written (bytecode caches aside)."""
     entries = []
-    for root, _, files in os.walk(folder):
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]  # written by the read itself
         for file_name in files:
             path = os.path.join(root, file_name)
             try:
