@@ -1,6 +1,7 @@
 # make demo  - set up and run the main job against the local emulator
 # make test  - set up and run ruff, mypy and the whole test suite
 # make bench - set up and run the benchmarks (writes benchmarks/results.json)
+# make browser - headless Chromium for the browser tests (the distribution's packages, as root)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := constraints/airflow-3.3.txt
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | cksum | cut -d' ' -f1)
 
-.PHONY: install lint test test-matrix test-matrix-envs demo bench clean
+.PHONY: install lint browser test test-matrix test-matrix-envs demo bench screenshots clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is required"'
@@ -26,8 +27,26 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The browser tests drive headless Chromium from the distribution's packages (nothing is downloaded
+# when they run). Installed here when missing and run as root, as in CI; otherwise this says how,
+# and those tests skip.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver; \
+	else \
+		echo "Headless Chromium is not installed: the browser tests will skip. To run them:"; \
+		echo "  sudo apt-get install --no-install-recommends chromium chromium-driver"; \
+	fi
+
+test: lint browser
 	$(BIN)/pytest
+
+# The README's pictures of the Heartbeats page and the DAG tab, taken by the browser test.
+screenshots: install browser
+	mkdir -p docs
+	HEARTBEATS_SCREENSHOTS=docs $(BIN)/pytest -q -m ui_server -k browser tests/e2e/test_heartbeats_page.py
 
 # The Airflow version matrix: one uv environment per Airflow minor (noxfile.py), from
 # constraints/airflow-<minor>.txt. MINORS picks some: make test-matrix MINORS="3.0 3.1".

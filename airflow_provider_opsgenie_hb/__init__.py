@@ -55,7 +55,7 @@ def get_provider_info() -> dict[str, Any]:
         "config": {
             "opsgenie_heartbeat": {
                 "description": "The listener that pings the heartbeat of every DAG tagged opsgenie-heartbeat, "
-                "and what the success callback remembers between runs.",
+                "what the success callback remembers between runs, and the Heartbeats page.",
                 "options": {
                     "listener_enabled": _option("Ping tagged DAGs' heartbeats on success.", "boolean", "True"),
                     "conn_id": _option("The opsgenie_heartbeat connection.", "string", "opsgenie_heartbeat_default"),
@@ -97,6 +97,12 @@ def get_provider_info() -> dict[str, Any]:
                         "How long such a record holds before the callback checks again; 0 checks every run.",
                         "float",
                         "86400",
+                    ),
+                    "ui_cache_seconds": _option(
+                        "How long the Heartbeats page keeps a connection's list of heartbeats (one list call "
+                        "per connection) and waits before looking for changed DAG files; 0 reads on every view.",
+                        "float",
+                        "10",
                     ),
                 },
             }

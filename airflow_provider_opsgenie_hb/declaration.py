@@ -43,12 +43,23 @@ _DEPLOYMENT_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 
 Renderer = Callable[[Any], Any]
 
+log = logging.getLogger(__name__)
+
 
 def conf_get(key: str, fallback: str) -> str:
     """An option of the ``[opsgenie_heartbeat]`` section of Airflow's configuration."""
     from airflow.providers.common.compat.sdk import conf
 
     return str(conf.get(SECTION, key, fallback=fallback))
+
+
+def conf_seconds(key: str, fallback: float) -> float:
+    """Seconds (at least 0) from the ``[opsgenie_heartbeat]`` section; ``fallback`` when it is not a number."""
+    try:
+        return max(0.0, float(conf_get(key, str(fallback))))
+    except ValueError:
+        log.warning("[%s] %s is not a number: using %s", SECTION, key, fallback)
+        return fallback
 
 
 def _conf_bool(key: str, fallback: bool) -> bool:

@@ -13,6 +13,10 @@ settings, so a changed setting is ensured at once and a heartbeat deleted by han
 back within a day. Only hashes are written: a record holds no key and no setting. A
 missing, corrupt, unreadable or unwritable record only means the check is made again: it
 never fails a callback and never holds back a ping.
+
+Beside the facts, each heartbeat has a short log of the pings this deployment sent it (the
+last :data:`PING_LOG_LENGTH`: when, from where, OpsGenie's requestId), which the Heartbeats
+page shows. It holds no key either, and a log that cannot be written is skipped.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_opsgenie_hb.declaration import conf_get
+from airflow_provider_opsgenie_hb.declaration import conf_get, conf_seconds
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +48,7 @@ def record_dir() -> Path:
 
 
 def ttl_seconds() -> float:
-    try:
-        return max(0.0, float(conf_get("record_ttl_seconds", str(DEFAULT_TTL_SECONDS))))
-    except ValueError:
-        log.warning("[opsgenie_heartbeat] record_ttl_seconds is not a number: using %s", DEFAULT_TTL_SECONDS)
-        return DEFAULT_TTL_SECONDS
+    return conf_seconds("record_ttl_seconds", DEFAULT_TTL_SECONDS)
 
 
 def scope(conn_id: str, client: Any, name: str) -> tuple[str, ...]:
@@ -93,19 +93,74 @@ def remember(key: str, value: str) -> None:
     if ttl_seconds() <= 0:
         return
     path = _path(key)
-    temporary: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", delete=False, encoding="utf-8") as f:
-            temporary = f.name
-            f.write(f"{path.name}\n{time.time()!r}\n{value}")
-        os.replace(temporary, path)
+        _replace(path, f"{path.name}\n{time.time()!r}\n{value}")
     except OSError as exc:
         log.debug("Could not record %s in %s: %s", key, path.parent, exc)
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (through a temporary file in the same folder)."""
+    temporary: str | None = None
+    try:
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", delete=False, encoding="utf-8") as f:
+            temporary = f.name
+            f.write(text)
+        os.replace(temporary, path)
+    except OSError:
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+        raise
 
 
 def _path(key: str) -> Path:
     return record_dir() / hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+#: How many of a heartbeat's pings its log keeps.
+PING_LOG_LENGTH = 20
+
+
+def record_ping(conn_id: str, name: str, request_id: str | None, source: str) -> None:
+    """Add a ping this deployment sent (from ``source``: callback, listener, page) to the heartbeat's log.
+
+    Lines are appended (concurrent writers do not overwrite each other) and the log is cut
+    back to the last :data:`PING_LOG_LENGTH` once it holds twice that many.
+    """
+    path = _ping_log(conn_id, name)
+    line = json.dumps({"at": time.time(), "source": source, "request_id": request_id}) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log_file:
+            log_file.write(line)
+        if path.stat().st_size > 2 * PING_LOG_LENGTH * len(line):
+            _replace(path, "".join(_lines(path)[-PING_LOG_LENGTH:]))
+    except OSError as exc:
+        log.debug("Could not log the ping of %r in %s: %s", name, path.parent, exc)
+
+
+def recent_pings(conn_id: str, name: str) -> list[dict[str, Any]]:
+    """The pings this deployment sent the heartbeat, newest first (``at`` in epoch seconds)."""
+    try:
+        lines = _lines(_ping_log(conn_id, name))
+    except OSError:
+        return []
+    pings = []
+    for line in lines[-PING_LOG_LENGTH:]:
+        try:
+            entry = json.loads(line)
+        except ValueError:  # a torn line from a writer that was stopped
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("at"), (int, float)):
+            pings.append(entry)
+    return pings[::-1]
+
+
+def _ping_log(conn_id: str, name: str) -> Path:
+    return record_dir() / "pings" / hashlib.sha256(fact("pings", conn_id, name).encode("utf-8")).hexdigest()
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)

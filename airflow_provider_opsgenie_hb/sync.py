@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -223,8 +223,23 @@ def plan(
     ``paused`` maps DAG ids to their pause state in Airflow: given, the heartbeats of paused
     DAGs are disabled and those sync disabled are enabled again once their DAG is unpaused.
     """
+    return compare(hook.list_heartbeats(), declared, ownership=ownership, orphans=orphans, paused=paused)
+
+
+def compare(
+    heartbeats: Iterable[Heartbeat],
+    declared: list[PlanItem],
+    *,
+    ownership: Ownership | None = None,
+    orphans: bool = True,
+    paused: Mapping[str, bool] | None = None,
+) -> SyncPlan:
+    """The plan for the declarations against ``heartbeats``, the service's list (see :func:`plan`).
+
+    The ``create`` items of ``declared`` become what it takes to bring each heartbeat in line.
+    """
     ownership = ownership or Ownership(deployment())
-    current: dict[str, Heartbeat] = {hb.name: hb for hb in hook.list_heartbeats()}
+    current: dict[str, Heartbeat] = {hb.name: hb for hb in heartbeats}
     items: list[PlanItem] = []
     for item in declared:
         if item.action == "create":

@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -470,6 +471,93 @@ def detection_delay(emulator: EmulatorHandle) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def page_api_server(emulator: EmulatorHandle, dags_folder: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A real ``airflow api-server`` (its own home, a user ``bench`` who may edit DAGs) showing the Heartbeats page of
+    ``dags_folder``, listing the emulator again on every view; yields its URL and the user's auth header."""
+    with tempfile.TemporaryDirectory(prefix="opsgenie-hb-bench-page-") as home:
+        password = secrets.token_urlsafe(12)
+        (Path(home) / "passwords.json").write_text(json.dumps({"bench": password}))
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": home,
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "bench:user",  # may edit DAGs: the page has its buttons
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": f"{home}/passwords.json",
+            "AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT": emulator.connection_json(),
+            "AIRFLOW__OPSGENIE_HEARTBEAT__UI_CACHE_SECONDS": "0",
+        }
+        airflow = str(BIN / "airflow")
+        subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, check=True, timeout=300)
+        url = f"http://127.0.0.1:{port}"
+        with open(f"{home}/api-server.log", "w") as log:
+            server = subprocess.Popen([airflow, "api-server"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    if requests.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the API server did not start: " + Path(f"{home}/api-server.log").read_text())
+                time.sleep(1)
+            token = requests.post(
+                f"{url}/auth/token", json={"username": "bench", "password": password}, timeout=60
+            ).json()["access_token"]
+            yield url, {"Authorization": f"Bearer {token}"}
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def ui_page(emulator: EmulatorHandle, views: int = 20) -> dict[str, Any]:
+    """The Heartbeats page of 1,000 heartbeats declared by 1,000 DAGs, served by a real API server that
+    lists OpsGenie on every view (``ui_cache_seconds = 0``, the slowest case), next to the bare list call."""
+    from airflow_provider_opsgenie_hb.client import HeartbeatClient
+    from airflow_provider_opsgenie_hb.sync import sync_heartbeats
+
+    os.environ["AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT"] = emulator.connection_json()
+    client = HeartbeatClient(emulator.api_key, emulator.url)
+    with tempfile.TemporaryDirectory(prefix="opsgenie-hb-bench-page-dags-") as folder:
+        write_dag_folder(Path(folder))
+        assert sync_heartbeats(folder).count("create") == 1000
+        client.list_heartbeats()  # a kept-alive connection, as the page's
+        list_ms = statistics.median(timed(client.list_heartbeats) for _ in range(views)) * 1000
+        with page_api_server(emulator, Path(folder)) as (url, auth):
+            session = requests.Session()
+            session.headers.update(auth)
+            started = time.perf_counter()
+            first = session.get(f"{url}/opsgenie-heartbeats/", timeout=300)
+            first_view_s = time.perf_counter() - started
+            assert first.status_code == 200, first.text[:500]
+            assert first.text.count("<tr data-name=") == 1000
+
+            def view() -> None:
+                answer = session.get(f"{url}/opsgenie-heartbeats/", timeout=60)
+                assert answer.status_code == 200
+
+            page_ms = statistics.median(timed(view) for _ in range(views)) * 1000
+    return {
+        "ui_page_ms": round(page_ms, 1),
+        "baseline_list_call_ms": round(list_ms, 1),
+        "page_vs_list_ratio": round(page_ms / list_ms, 2),
+        "ui_page_kb": round(len(first.content) / 1024),
+        "first_view_s": round(first_view_s, 1),
+        "goal": "<= 300 ms for 1,000 heartbeats",
+    }
+
+
 FIGURES: dict[str, Callable[[EmulatorHandle], dict[str, Any]]] = {
     "emulator_throughput": emulator_throughput,
     "ping_overhead": ping_overhead,
@@ -481,6 +569,7 @@ FIGURES: dict[str, Callable[[EmulatorHandle], dict[str, Any]]] = {
     "interval_derivation": interval_derivation,
     "sync_1000_dags": sync_1000_dags,
     "detection_delay": detection_delay,
+    "ui_page": ui_page,
 }
 
 

@@ -362,6 +362,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
     def _ping(self, hook: OpsgenieHeartbeatHook, name: str) -> None:
         ack = hook.ping_heartbeat(name)
         log.info("Pinged OpsGenie heartbeat %r (requestId %s)", name, ack.request_id)
+        record.record_ping(self.opsgenie_heartbeat_conn_id, name, ack.request_id, "callback")
 
     def _wanted_interval(self, dag: Any, dag_run: Any) -> tuple[NextRun | None, Exception | None]:
         """``interval="next_run"``: the interval from this run to the next (or why there is none)."""

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowPlugin, hookimpl
 
 from airflow_provider_opsgenie_hb.declaration import DAG_TAG, listener_settings, render_for_dag, tag_declaration
+from airflow_provider_opsgenie_hb.plugins import heartbeats_page
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -107,6 +108,7 @@ class HeartbeatPinger:
             HeartbeatUnauthorizedError,
         )
         from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+        from airflow_provider_opsgenie_hb.record import record_ping
 
         name = item.name
         try:
@@ -117,6 +119,7 @@ class HeartbeatPinger:
                 def ping() -> None:
                     ack = hook.ping_heartbeat(name)
                     log.info("Pinged OpsGenie heartbeat %r from the listener (requestId %s)", name, ack.request_id)
+                    record_ping(self.conn_id, name, ack.request_id, "listener")
 
                 wanted = self._wanted_interval(item)
                 if wanted is None:
@@ -244,7 +247,9 @@ heartbeat_listener = _Listener()
 
 
 class OpsgenieHeartbeatPlugin(AirflowPlugin):
-    """Registers :data:`heartbeat_listener` with Airflow (through the provider's ``plugins``)."""
+    """Registers :data:`heartbeat_listener`, and on Airflow 3.1+ the Heartbeats page (see ``heartbeats_page``)."""
 
     name = "opsgenie_heartbeat"
     listeners = [heartbeat_listener]
+    fastapi_apps = heartbeats_page.fastapi_apps()
+    external_views = heartbeats_page.external_views()

@@ -7,26 +7,20 @@ must receive its ping from there.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
+from airflow_components import AirflowStack, new_stack, running, wait_for
 from conftest import AIRFLOW_VERSION
 from packaging.version import Version
 
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.e2e
-BIN = Path(sys.executable).parent
 
 CALLBACK_DAG = """
 import pendulum
@@ -101,89 +95,31 @@ with DAG(dag_id="e2e_sync", schedule=None, start_date=pendulum.datetime(2026, 1,
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, logs: Path) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(1)
-    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(logs.glob("*.log")))
-    pytest.fail(f"timed out after {timeout}s waiting for {what}\n{tails}")
-
-
-class AirflowStack:
-    """The running components' settings, and the CLI against their metadata database."""
-
-    def __init__(self, home: Path, env: dict[str, str], api_url: str) -> None:
-        self.home = home
-        self.env = env
-        self.api_url = api_url
-        self.logs = home / "logs-e2e"
-
-    def cli(self, *args: str) -> str:
-        result = subprocess.run(
-            [str(BIN / "airflow"), *args], env=self.env, capture_output=True, text=True, timeout=120, check=False
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
-
-
 @pytest.fixture(scope="module")
 def airflow_stack(
     opsgenie_emulator_server: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AirflowStack]:
-    home = tmp_path_factory.mktemp("airflow-e2e")
-    dags = home / "dags"
-    dags.mkdir()
-    (dags / "e2e_callback.py").write_text(textwrap.dedent(CALLBACK_DAG))
-    (dags / "e2e_shared.py").write_text(textwrap.dedent(SHARED_NOTIFIER_DAGS))
-    (dags / "e2e_sync.py").write_text(textwrap.dedent(SYNC_DAG))
-    for dag_id, tags in (("e2e_tagged", ["opsgenie-heartbeat"]), ("e2e_untagged", []), ("e2e_other", [])):
-        (dags / f"{dag_id}.py").write_text(textwrap.dedent(LISTENER_DAG.format(dag_id=dag_id, tags=tags)))
-    port = _free_port()
-    api_url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-        "AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT": opsgenie_emulator_server.connection_json(),
-        "AIRFLOW__OPSGENIE_HEARTBEAT__PING_DEADLINE_SECONDS": str(LISTENER_PING_DEADLINE),
-        "AIRFLOW__OPSGENIE_HEARTBEAT__RECORD_DIR": str(home / "heartbeat-record"),
-        "AIRFLOW_CONN_AIRFLOW_API": json.dumps({"conn_type": "http", "host": api_url}),
+    stack = new_stack(
+        tmp_path_factory.mktemp("airflow-e2e"),
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__PARALLELISM="4",
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
+        AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT=opsgenie_emulator_server.connection_json(),
+        AIRFLOW__OPSGENIE_HEARTBEAT__PING_DEADLINE_SECONDS=str(LISTENER_PING_DEADLINE),
         # The UI's connection form and Test button, reached through the API server.
-        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-    }
-    stack = AirflowStack(home, env, api_url)
-    stack.logs.mkdir()
+        AIRFLOW__CORE__TEST_CONNECTION="Enabled",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+    )
+    stack.env["AIRFLOW_CONN_AIRFLOW_API"] = json.dumps({"conn_type": "http", "host": stack.api_url})
+    (stack.dags / "e2e_callback.py").write_text(textwrap.dedent(CALLBACK_DAG))
+    (stack.dags / "e2e_shared.py").write_text(textwrap.dedent(SHARED_NOTIFIER_DAGS))
+    (stack.dags / "e2e_sync.py").write_text(textwrap.dedent(SYNC_DAG))
+    for dag_id, tags in (("e2e_tagged", ["opsgenie-heartbeat"]), ("e2e_untagged", []), ("e2e_other", [])):
+        (stack.dags / f"{dag_id}.py").write_text(textwrap.dedent(LISTENER_DAG.format(dag_id=dag_id, tags=tags)))
     stack.cli("db", "migrate")
-    processes = []
-    for component in ("api-server", "scheduler", "dag-processor"):
-        log = (stack.logs / f"{component}.log").open("w")
-        processes.append(
-            subprocess.Popen([str(BIN / "airflow"), component], env=env, stdout=log, stderr=subprocess.STDOUT)
-        )
-    try:
-        wait_for(lambda: _healthy(api_url), 180, "the API server", stack.logs)
+    with running(stack, "api-server", "scheduler", "dag-processor"):
         wait_for(
             lambda: (
                 {"e2e_callback", "e2e_plain", *SHARED_DAG_IDS} <= set(stack.cli("dags", "list", "-o", "plain").split())
@@ -193,27 +129,12 @@ def airflow_stack(
             stack.logs,
         )
         yield stack
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def _all_admins_token(api_url: str) -> dict[str, str]:
     """The token the simple auth manager hands out when all users are admins (3.0 and 3.1 ask for one)."""
     answer = requests.get(f"{api_url}/auth/token", timeout=60)
     return {"Authorization": f"Bearer {answer.json()['access_token']}"} if answer.status_code == 201 else {}
-
-
-def _healthy(api_url: str) -> bool:
-    try:
-        return requests.get(f"{api_url}/api/v2/monitor/health", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def test_dag_processor_pings_the_heartbeat_after_a_triggered_run(

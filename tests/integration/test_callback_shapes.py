@@ -177,8 +177,8 @@ def test_a_damaged_record_never_breaks_the_callback_or_loses_a_ping(
     hb = send_opsgenie_heartbeat(ensure=True, interval=1, interval_unit="hours")
     context = {"dag": DAG("rec", schedule=None), "run_id": "scheduled__1"}
     hb(context)
-    files = [p for p in heartbeat_record_dir.iterdir() if not p.name.startswith(".")]
-    assert len(files) == 1  # "ensured, with these settings"
+    files = [p for p in heartbeat_record_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
+    assert len(files) == 1  # "ensured, with these settings" (beside the folder of ping logs)
     if damage == "corrupt":
         files[0].write_bytes(b"\xff\xfe not a record")
     elif damage == "unwritable":
@@ -202,6 +202,26 @@ def test_a_damaged_record_never_breaks_the_callback_or_loses_a_ping(
     expected = {"corrupt": ["ping", "get", "ping"], "unwritable": ["ping", "get", "ping", "get"]}
     assert operations == expected.get(damage, ["ping", "ping"])
     assert not our_warnings(caplog.records)
+
+
+def test_the_ping_log_keeps_the_last_pings_and_never_fails(
+    heartbeat_record_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3 * record.PING_LOG_LENGTH):
+        record.record_ping("conn", "hb", f"request-{n}", "listener")
+    logged = record.recent_pings("conn", "hb")
+    assert [entry["request_id"] for entry in logged] == [f"request-{n}" for n in range(59, 39, -1)]
+    log_file = next((heartbeat_record_dir / "pings").iterdir())
+    assert len(log_file.read_text().splitlines()) <= 2 * record.PING_LOG_LENGTH  # cut back as it grows
+    with log_file.open("a") as torn:
+        torn.write('{"at": 1, "sour')  # a writer stopped mid-line
+    assert len(record.recent_pings("conn", "hb")) == record.PING_LOG_LENGTH - 1
+    assert record.recent_pings("conn", "other") == []
+    blocker = heartbeat_record_dir.parent / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__RECORD_DIR", str(blocker / "records"))
+    record.record_ping("conn", "hb", "lost", "callback")  # unwritable: skipped, no error
+    assert record.recent_pings("conn", "hb") == []
 
 
 def test_a_record_expires(

@@ -12,6 +12,7 @@ import pytest
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
 from airflow_provider_opsgenie_hb.plugins import listener
 from airflow_provider_opsgenie_hb.plugins.listener import HeartbeatPinger
+from airflow_provider_opsgenie_hb.record import recent_pings
 
 
 def pings(emulator: EmulatorHandle) -> list[str]:
@@ -35,6 +36,7 @@ def test_pinger_sends_in_the_background(opsgenie_heartbeat_conn: EmulatorHandle)
     assert time.monotonic() - started < 0.5  # submitting never waits for OpsGenie
     assert pinger.flush(5)
     assert pings(opsgenie_heartbeat_conn) == ["a", "b"]
+    assert [entry["source"] for entry in recent_pings("opsgenie_heartbeat_default", "a")] == ["listener"]
 
 
 def test_a_full_queue_drops_with_a_warning_and_flush_is_bounded(

@@ -13,6 +13,7 @@ from conftest import Backend, our_warnings
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
 from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
 from airflow_provider_opsgenie_hb.notifications.heartbeat import OpsgenieHeartbeatNotifier, send_opsgenie_heartbeat
+from airflow_provider_opsgenie_hb.record import recent_pings
 
 DAG_SOURCE = """
 import pendulum
@@ -46,6 +47,18 @@ def test_a_successful_run_pings_its_heartbeat(run_dag: Callable[..., Any], backe
     # Ping first; the heartbeat did not exist yet, so once more after ensure created it.
     assert backend.operations() == ["ping", "get", "create", "ping"]
     assert [r["status"] for r in backend.emulator.requests() if r["endpoint"] == "ping"] == [202, 202]
+
+
+def test_each_ping_is_logged_for_the_heartbeats_page(
+    run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    run_dag(dag_source("hb_logged", "ensure=True"), "hb_logged")
+    logged = recent_pings("opsgenie_heartbeat_default", "hb_logged")
+    # The ping before ensure created the heartbeat, and the one after: newest first.
+    assert [entry["source"] for entry in logged] == ["callback", "callback"]
+    assert logged[0]["at"] >= logged[1]["at"]
+    assert all(entry["request_id"] for entry in logged)
+    assert recent_pings("opsgenie_heartbeat_default", "another") == []
 
 
 def test_a_templated_name_renders(run_dag: Callable[..., Any], backend: Backend) -> None:

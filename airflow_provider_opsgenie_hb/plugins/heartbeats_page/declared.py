@@ -1,0 +1,171 @@
+"""What the DAG files declare, read in a child process for the Heartbeats page.
+
+Airflow's serialized DAGs keep no callbacks, so a notifier's declaration is only in the DAG
+files. The page reads ``[core] dags_folder`` as ``opsgenie-heartbeat sync`` does, but never in
+the API server's own process: DAG code runs in a child (where Airflow's import timeouts work,
+as they need the main thread), which writes the declarations as JSON::
+
+    python -m airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared DAGS_FOLDER OUTPUT_FILE
+
+The page keeps the result until a file in the folder changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_provider_opsgenie_hb.declaration import (
+    DEFAULT_CONN_ID,
+    dag_declarations,
+    listener_settings,
+    render_for_dag,
+)
+from airflow_provider_opsgenie_hb.sync import PlanItem, _last_line, declarations, load_dags
+
+_MODULE = "airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared"
+#: seconds the child process may take to read the DAG folder
+READ_TIMEOUT = 120.0
+
+
+class DagFolderError(Exception):
+    """The DAG folder could not be read (the child process failed or took too long)."""
+
+
+@dataclass(frozen=True)
+class DagFolder:
+    """The heartbeats a DAG folder declares."""
+
+    #: per connection, sync's declarations for it: ``create`` items, ``skipped`` ones with the reason,
+    #: and ``elsewhere`` for names declared on other connections (never orphans)
+    declared: dict[str, list[PlanItem]]
+    #: (connection, heartbeat name) -> the DAGs that declare it (sync keeps only the first)
+    declared_by: dict[tuple[str, str], tuple[str, ...]]
+    dag_ids: tuple[str, ...]
+    #: file (relative to the folder) -> the last line of its import error
+    import_errors: dict[str, str]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "declared": {
+                    conn: [dataclasses.asdict(item) for item in items] for conn, items in self.declared.items()
+                },
+                "declared_by": [[conn, name, list(dag_ids)] for (conn, name), dag_ids in self.declared_by.items()],
+                "dag_ids": list(self.dag_ids),
+                "import_errors": self.import_errors,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> DagFolder:
+        data = json.loads(text)
+        return cls(
+            declared={conn: [PlanItem(**item) for item in items] for conn, items in data["declared"].items()},
+            declared_by={(conn, name): tuple(dag_ids) for conn, name, dag_ids in data["declared_by"]},
+            dag_ids=tuple(data["dag_ids"]),
+            import_errors=dict(data["import_errors"]),
+        )
+
+
+def read_dag_folder(folder: str | Path) -> DagFolder:
+    """Parse the folder and collect its declarations, per connection in use (runs DAG code: call it in a child)."""
+    dags, errors = load_dags(folder)
+    settings = listener_settings()
+    declared_by: dict[tuple[str, str], list[str]] = {}
+    for dag in sorted(dags, key=lambda d: d.dag_id):
+        for declaration in dag_declarations(dag, settings):
+            try:
+                name = str(render_for_dag(declaration.name, dag))
+            except Exception:  # sync's skipped item says why
+                continue
+            declared_by.setdefault((declaration.conn_id, name), []).append(dag.dag_id)
+    conn_ids = sorted({DEFAULT_CONN_ID, settings.conn_id} | {conn_id for conn_id, _ in declared_by})
+    return DagFolder(
+        declared={conn_id: declarations(dags, conn_id=conn_id) for conn_id in conn_ids},
+        declared_by={key: tuple(dag_ids) for key, dag_ids in declared_by.items()},
+        dag_ids=tuple(sorted(dag.dag_id for dag in dags)),
+        import_errors={os.path.relpath(path, folder): _last_line(error) for path, error in errors.items()},
+    )
+
+
+def read_in_child(folder: str, timeout: float) -> DagFolder:
+    """:func:`read_dag_folder` in a child Python process; raises :class:`DagFolderError` when it fails."""
+    with tempfile.TemporaryDirectory(prefix="opsgenie-hb-declared-") as scratch:
+        output = Path(scratch) / "declared.json"
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", _MODULE, folder, str(output)],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise DagFolderError(f"reading the DAG files in {folder} took longer than {timeout:g}s") from None
+        if result.returncode != 0 or not output.exists():
+            why = _last_line(result.stderr) or f"exit code {result.returncode}"
+            raise DagFolderError(f"reading the DAG files in {folder} failed: {why}")
+        return DagFolder.from_json(output.read_text(encoding="utf-8"))
+
+
+class DagFolderCache:
+    """A DAG folder's declarations, read again (in a child process) when a file in it changes."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._read: DagFolder | None = None
+        self._error: str | None = None
+        self._fingerprint: int | None = None
+        self._checked: float | None = None
+
+    def read(self, ttl: float) -> tuple[DagFolder | None, str | None]:
+        """The declarations (None until a read succeeds) and why the last read failed (None if it did not).
+
+        The folder is looked at for changes at most once per ``ttl`` seconds.
+        """
+        with self._lock:
+            if self._checked is None or time.monotonic() - self._checked >= ttl:
+                fingerprint = folder_fingerprint(self.folder)
+                if fingerprint != self._fingerprint:
+                    try:
+                        self._read, self._error = read_in_child(self.folder, READ_TIMEOUT), None
+                    except DagFolderError as exc:
+                        self._error = f"{exc}: DAGs are shown as they were last read" if self._read else str(exc)
+                    self._fingerprint = fingerprint
+                self._checked = time.monotonic()
+            return self._read, self._error
+
+
+def folder_fingerprint(folder: str) -> int:
+    """Changes when a file in the folder is added, removed or written (bytecode caches aside)."""
+    entries = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]  # written by the read itself
+        for file_name in files:
+            path = os.path.join(root, file_name)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            entries.append((path, stat.st_mtime_ns, stat.st_size))
+    return hash(tuple(sorted(entries)))
+
+
+def main(argv: list[str]) -> int:
+    folder, output = argv
+    Path(output).write_text(read_dag_folder(folder).to_json(), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,153 @@
+"""What the Heartbeats page shows, built from a real DAG folder (read in a child process) and the emulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from page_scenario import DEFAULT_ROWS, MARKER, OTHER_CONN, seed_heartbeats, write_dag_files
+
+from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+from airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared import DagFolderCache
+from airflow_provider_opsgenie_hb.plugins.heartbeats_page.overview import Overview, OverviewSource
+
+
+@pytest.fixture(scope="module")
+def dag_folder(tmp_path_factory: pytest.TempPathFactory) -> DagFolderCache:
+    """The scenario's DAG files, read once for the module (a read is a child process)."""
+    folder = tmp_path_factory.mktemp("page-dags")
+    write_dag_files(folder)
+    return DagFolderCache(str(folder))
+
+
+@pytest.fixture
+def source(dag_folder: DagFolderCache, monkeypatch: pytest.MonkeyPatch) -> OverviewSource:
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__UI_CACHE_SECONDS", "60")
+    return OverviewSource(dag_folder)
+
+
+def lists(emulator: EmulatorHandle) -> int:
+    return sum(1 for r in emulator.requests() if r["endpoint"] == "list")
+
+
+def test_every_heartbeat_next_to_what_the_dags_declare(
+    source: OverviewSource, opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    seed_heartbeats(opsgenie_heartbeat_conn)
+    overview = source.overview()
+    default = [r for r in overview.rows if r.conn_id == "opsgenie_heartbeat_default"]
+    assert [(r.name, r.status, r.dag_ids, r.orphaned, r.drifted) for r in default] == DEFAULT_ROWS
+    assert {r.backend for r in default} == {"OpsGenie"}
+    nightly = overview.row("opsgenie_heartbeat_default", "page_nightly")
+    assert nightly is not None
+    assert [(d.field, d.declared, d.current) for d in nightly.drift() if d.differs] == [("alert_priority", "P2", "P3")]
+    assert nightly.allows("ensure")
+    missing = overview.row("opsgenie_heartbeat_default", "page-missing")
+    assert missing is not None
+    assert (missing.interval, missing.allows("ensure"), missing.allows("ping")) == ("25 hours", True, False)
+    # The other connection is declared but does not exist: its heartbeat is unknown, and the page says why.
+    elsewhere = overview.row(OTHER_CONN, "page-elsewhere")
+    assert elsewhere is not None
+    assert (elsewhere.status, elsewhere.dag_ids) == ("unknown", ("page_other_account",))
+    assert [c.conn_id for c in overview.connections if c.missing_connection] == [OTHER_CONN]
+    assert [r.name for r in overview.rows if r.status == "expired"] == ["page_hourly"]  # expired first
+    assert any("page_broken.py could not be imported" in problem for problem in overview.problems)
+    assert overview.dag_folder is not None
+    assert "page_undeclared" in overview.dag_folder.dag_ids
+    assert [r.name for r in overview.for_dag("page_shared_b")] == ["page-shared"]
+    assert lists(opsgenie_heartbeat_conn) == 1  # one list call for the connection
+
+
+def test_one_list_call_per_connection_kept_for_the_configured_seconds(
+    source: OverviewSource, opsgenie_heartbeat_conn: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_heartbeats(opsgenie_heartbeat_conn)
+    before = lists(opsgenie_heartbeat_conn)
+    for _ in range(3):
+        source.overview()
+    assert lists(opsgenie_heartbeat_conn) == before + 1
+    source.connection("opsgenie_heartbeat_default").forget_list()  # what an action does
+    source.overview()
+    assert lists(opsgenie_heartbeat_conn) == before + 2
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__UI_CACHE_SECONDS", "0")
+    source.overview()
+    source.overview()
+    assert lists(opsgenie_heartbeat_conn) == before + 4
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [({"kind": "status", "status": 503}, 503), ({"kind": "rate_limit", "rate": 0.01, "burst": 0}, 429)],
+    ids=["down", "throttling"],
+)
+def test_when_opsgenie_fails_the_last_list_is_shown_with_status_and_request_id(
+    fault: dict[str, object],
+    status: int,
+    source: OverviewSource,
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__UI_CACHE_SECONDS", "0")
+    seed_heartbeats(opsgenie_heartbeat_conn)
+    good = source.overview()
+    opsgenie_heartbeat_conn.set_faults({**fault, "endpoint": "list"})
+    bad = source.overview()
+    state = next(c for c in bad.connections if c.conn_id == "opsgenie_heartbeat_default")
+    assert getattr(state.error, "status", None) == status
+    assert getattr(state.error, "request_id", None)
+    assert state.listed_at == next(c.listed_at for c in good.connections if c.conn_id == state.conn_id)
+    assert _rows(bad) == _rows(good)
+    # A page that never had a list shows the declared heartbeats as unknown, and nothing else.
+    fresh = OverviewSource(source.dag_folder).overview()
+    default = [r for r in fresh.rows if r.conn_id == "opsgenie_heartbeat_default"]
+    assert {r.status for r in default} == {"unknown"}
+    assert {r.name for r in default} == {"page_hourly", "page-missing", "page-shared", "page_nightly"}
+
+
+def test_the_dag_folder_is_read_again_only_when_a_file_changes(
+    tmp_path: Path, opsgenie_heartbeat_conn: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__UI_CACHE_SECONDS", "0")
+    dag_file = tmp_path / "one.py"
+    dag_file.write_text(_tagged_dag("one"))
+    source = OverviewSource(DagFolderCache(str(tmp_path)))
+    first = source.overview()
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "one.cpython-311.pyc").write_bytes(b"written by the read itself")
+    assert source.overview().dag_folder is first.dag_folder  # no DAG file changed: not read again
+    dag_file.write_text(_tagged_dag("one") + _tagged_dag("two"))
+    assert [r.name for r in source.overview().rows] == ["one", "two"]
+
+
+def test_jsm_operations_heartbeats(
+    dag_folder: DagFolderCache, opsgenie_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT", opsgenie_emulator.jsm_connection_json())
+    hook = OpsgenieHeartbeatHook()
+    hook.create_heartbeat(name="page_hourly", interval=2, interval_unit="hours", alert_tags=[MARKER])
+    hook.ping_heartbeat("page_hourly")
+    hook.create_heartbeat(name="page-orphan", interval=1, interval_unit="days", alert_tags=[MARKER])
+    hook.ping_heartbeat("page-orphan")
+    opsgenie_emulator.advance(3 * 3600)
+    rows = {r.name: r for r in OverviewSource(dag_folder).overview().rows if r.conn_id == "opsgenie_heartbeat_default"}
+    assert {r.backend for r in rows.values()} == {"JSM Operations"}
+    assert (rows["page_hourly"].status, rows["page-orphan"].status, rows["page-orphan"].orphaned) == (
+        "expired",
+        "ok",
+        True,
+    )
+    assert rows["page_nightly"].status == "missing"
+
+
+def _rows(overview: Overview) -> list[tuple[str, str, str]]:
+    return [(r.conn_id, r.name, r.status) for r in overview.rows]
+
+
+def _tagged_dag(dag_id: str) -> str:
+    return (
+        "import pendulum\nfrom airflow.sdk import DAG\n"
+        f"with DAG({json.dumps(dag_id)}, schedule='@daily', start_date=pendulum.datetime(2026, 1, 1),"
+        " tags=['opsgenie-heartbeat']):\n    pass\n"
+    )
