@@ -188,6 +188,7 @@ def test_ensure_brings_a_heartbeat_in_line_and_creates_a_missing_one(
     assert (created["interval"], created["intervalUnit"], created["alertTags"]) == (25, "hours", [MARKER])
     # What the page offers no button for is refused too.
     assert page_server.act("editor", "ensure", "hand-made").status_code == 409  # no DAG declares it
+    assert page_server.act("editor", "enable", "hand-made").status_code == 409  # nor is it this deployment's
     assert page_server.act("editor", "enable", "page_nightly").status_code == 409  # enabled already
     assert page_server.act("editor", "disable", "no-such-heartbeat").status_code == 404
     assert page_server.act("editor", "delete", "page_nightly").status_code == 400

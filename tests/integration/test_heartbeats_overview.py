@@ -48,6 +48,13 @@ def test_every_heartbeat_next_to_what_the_dags_declare(
     assert missing is not None
     assert (missing.interval, missing.allows("ensure"), missing.allows("ping")) == ("25 hours", True, False)
     # The other connection is declared but does not exist: its heartbeat is unknown, and the page says why.
+    same_name = overview.row("opsgenie_heartbeat_default", "page-elsewhere")
+    assert same_name is not None
+    assert same_name.notes == ("DAG page_other_account: declared on connection 'page_other_account', not this one",)
+    assert not same_name.allows("disable")
+    hand_made = overview.row("opsgenie_heartbeat_default", "hand-made")
+    assert hand_made is not None
+    assert not any(hand_made.allows(action) for action in ("ping", "enable"))
     elsewhere = overview.row(OTHER_CONN, "page-elsewhere")
     assert elsewhere is not None
     assert (elsewhere.status, elsewhere.dag_ids) == ("unknown", ("page_other_account",))

@@ -144,6 +144,8 @@ def test_expired_heartbeats_come_first() -> None:
         (row(None, declared("create")), ["ensure"]),
         (row(None, declared("skipped")), []),  # a declaration that could not be built has nothing to ensure
         (row(None, declared("create"), listed=False), []),  # its connection could not be read
+        (HeartbeatRow("c", "OpsGenie", "hb", (), heartbeat()), []),  # hand-made, or another deployment's
+        (HeartbeatRow("c", "OpsGenie", "hb", (), heartbeat(), orphaned=True), ["ping", "disable"]),
     ],
 )
 def test_allowed_actions(shown: HeartbeatRow, allowed: list[str]) -> None:

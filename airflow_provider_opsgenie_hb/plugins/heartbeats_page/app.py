@@ -34,6 +34,7 @@ from airflow_provider_opsgenie_hb.plugins.heartbeats_page import URL_PREFIX
 from airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared import DagFolderCache
 from airflow_provider_opsgenie_hb.plugins.heartbeats_page.overview import (
     ACTIONS,
+    NOT_OURS,
     STATUSES,
     ConnectionState,
     HeartbeatRow,
@@ -140,7 +141,8 @@ class HeartbeatsPage:
         if not access.may("PUT", row.dag_ids):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"You may not change the heartbeat of {_dags(row)}")
         if not row.allows(form.action):
-            raise HTTPException(status.HTTP_409_CONFLICT, f"{form.name!r} is {row.status}: cannot {form.action} it")
+            why = NOT_OURS if not row.ours else f"it is {row.status}"
+            raise HTTPException(status.HTTP_409_CONFLICT, f"Heartbeat {form.name!r} is not to {form.action}: {why}")
         connection = self.source.connection(form.conn_id)
         try:
             _perform(connection.hook(), row, form.action, access.name)

@@ -32,6 +32,7 @@ CALL_BUDGET = 5.0
 #: the order of the page: expired first
 STATUSES = ("expired", "missing", "unknown", "ok", "disabled")
 ACTIONS = ("ping", "disable", "enable", "ensure")
+NOT_OURS = "declared by no DAG here and not managed by this deployment: shown, left alone"
 
 
 def cache_seconds() -> float:
@@ -109,9 +110,18 @@ class HeartbeatRow:
         current = self.heartbeat.to_dict()
         return [FieldDrift(key, value, current.get(key), key in differing) for key, value in declared.items()]
 
+    @property
+    def ours(self) -> bool:
+        """A DAG here declares it, or this deployment manages it: the page may act on it."""
+        return bool(self.dag_ids) or self.orphaned
+
     def allows(self, action: str) -> bool:
-        """Whether ``action`` applies to this heartbeat as it is now."""
-        if not self.listed:  # its connection could not be read: nothing is known to act on
+        """Whether ``action`` applies to this heartbeat as it is now.
+
+        Never to one that is not :attr:`ours` (made by hand, or another deployment's), nor to one
+        on a connection that could not be read.
+        """
+        if not self.ours or not self.listed:
             return False
         if action == "ensure":
             return self.declaration is not None and self.declaration.action in ("create", "update")
@@ -253,6 +263,7 @@ def _rows(
 ) -> list[HeartbeatRow]:
     """The rows of one connection: its heartbeats, and the declared ones it does not have."""
     declared_by = dag_folder.declared_by if dag_folder else {}
+    elsewhere = {item.name: item for item in declared if item.action == "elsewhere"}
     items = [dataclasses.replace(item, notes=list(item.notes)) for item in declared]  # compare changes them
     if state.heartbeats is not None:
         items = compare(state.heartbeats, items, ownership=ownership).items
@@ -279,5 +290,7 @@ def _rows(
         )
     for name, heartbeat in existing.items():
         if name not in rows:
-            rows[name] = HeartbeatRow(state.conn_id, state.backend, name, (), heartbeat)
+            other = elsewhere.get(name)
+            note = f"DAG {other.dag_id}: {other.reason}, not this one" if other else NOT_OURS
+            rows[name] = HeartbeatRow(state.conn_id, state.backend, name, (), heartbeat, notes=(note,))
     return list(rows.values())
