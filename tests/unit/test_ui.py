@@ -169,3 +169,16 @@ def test_drift_compares_each_declared_field_as_ensure_does() -> None:
     ]
     missing = row(None, declared("create"))
     assert all(d.differs and d.current is None for d in missing.drift())
+
+
+def test_an_interval_the_runs_set_is_not_drift() -> None:
+    """interval="next_run": sync leaves the interval to the runs (compare_interval False), and so does the tab."""
+    held = heartbeat(interval=1, interval_unit="hours", alert_priority="P3")
+    wanted = declared("unchanged", interval=73, alert_priority="P3", compare_interval=False)
+    assert [(d.field, d.differs) for d in row(held, wanted).drift()] == [
+        ("interval", False),
+        ("interval_unit", False),
+        ("alert_priority", False),
+    ]
+    fixed = declared("update", interval=73, alert_priority="P3")  # a fixed interval: 1 hour is drift
+    assert [d.field for d in row(held, fixed).drift() if d.differs] == ["interval"]

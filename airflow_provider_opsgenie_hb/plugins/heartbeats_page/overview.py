@@ -107,6 +107,9 @@ class HeartbeatRow:
         if self.heartbeat is None:
             return [FieldDrift(key, value, None, True) for key, value in declared.items()]
         differing = self.heartbeat.differences(declared)
+        if self.declaration is not None and not self.declaration.fields.get("compare_interval", True):
+            # interval="next_run": the runs set the interval; sync and ensure leave it alone
+            differing = {k: v for k, v in differing.items() if k not in ("interval", "interval_unit")}
         current = self.heartbeat.to_dict()
         return [FieldDrift(key, value, current.get(key), key in differing) for key, value in declared.items()]
 
