@@ -10,6 +10,7 @@ task) that set them: one client may be shared between threads.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import json as jsonlib
@@ -177,12 +178,20 @@ class _GenieKeyAuth(requests.auth.AuthBase):
     def __repr__(self) -> str:
         return "GenieKeyAuth(***)"
 
+    def secrets(self) -> tuple[str, ...]:
+        return (self._api_key,)
+
 
 class _BasicAuth(requests.auth.HTTPBasicAuth):
     """HTTP Basic (``email:api_token``); its repr never shows the token."""
 
     def __repr__(self) -> str:
         return "BasicAuth(***)"
+
+    def secrets(self) -> tuple[str, ...]:
+        username, password = str(self.username), str(self.password)  # _BasicAuth is given str
+        header = base64.b64encode(f"{username}:{password}".encode("latin1", errors="replace")).decode()
+        return (password, header)  # the token, and the header as requests sends it
 
 
 _STATUS_ERRORS: dict[int, type[HeartbeatError]] = {
@@ -727,7 +736,9 @@ class HeartbeatClient:
                     request_id=request_id,
                 )
             return body
-        raise _error_for(method, path, response, body, request_id)
+        # A server (or a proxy) that echoes the Authorization header must not put the key in an error.
+        secrets = self.session.auth.secrets() if isinstance(self.session.auth, (_GenieKeyAuth, _BasicAuth)) else ()
+        raise _error_for(method, path, response, body, request_id, secrets)
 
     def _read_body(self, response: requests.Response, deadline: float, method: str, path: str) -> bytes:
         """The whole body, read in pieces: each read waits at most what is left of the deadline."""
@@ -764,9 +775,15 @@ def _body_timeout(method: str, path: str, what: str) -> HeartbeatTimeoutError:
 
 
 def _error_for(
-    method: str, path: str, response: requests.Response, body: Any, request_id: str | None
+    method: str,
+    path: str,
+    response: requests.Response,
+    body: Any,
+    request_id: str | None,
+    secrets: tuple[str, ...] = (),
 ) -> HeartbeatError:
     status = response.status_code
+    body = _hidden(body, secrets)
     message = body.get("message") if isinstance(body, dict) else None
     raw_errors = body.get("errors") if isinstance(body, dict) else None
     errors: dict[str, str] | None = None
@@ -776,7 +793,7 @@ def _error_for(
         titles = [str(e.get("title")) for e in raw_errors if isinstance(e, dict) and e.get("title")]
         message = message or "; ".join(titles)
     if not isinstance(message, str) or not message:
-        message = response.reason or "unexpected answer"
+        message = _hidden(response.reason, secrets) or "unexpected answer"
     text = f"{method} {path}: {message}"
     if status == 402:
         text += " (the plan does not include heartbeats)"
@@ -792,6 +809,20 @@ def _error_for(
         )
     cls = _STATUS_ERRORS.get(status, HeartbeatRequestError)
     return cls(text, status=status, request_id=request_id, errors=errors)
+
+
+def _hidden(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``value`` (a JSON value) with every secret replaced by ``***``."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret:
+                value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {_hidden(k, secrets): _hidden(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hidden(item, secrets) for item in value]
+    return value
 
 
 def _json_or_none(payload: bytes) -> Any:

@@ -14,9 +14,11 @@ the DAG folder.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import logging
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,7 @@ from airflow_provider_opsgenie_hb.models import (
     field_problems,
     is_marker,
 )
-from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError, shortest_interval
+from airflow_provider_opsgenie_hb.schedule import HeartbeatInterval, ScheduleIntervalError, shortest_interval
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -91,10 +93,11 @@ class PlanItem:
     notes: list[str] = field(default_factory=list)
     #: an orphan this deployment owns, which ``prune`` may delete
     prunable: bool = False
-    #: ``interval="next_run"``: the DAG, whose runs set the interval (sync creates the heartbeat
-    #: with the longest gap, and lengthens only an interval that runs out before the next run)
-    runs_set_interval_of: Any = field(default=None, repr=False, compare=False)
-    grace: datetime.timedelta | None = None
+    #: ``interval="next_run"``: the runs set the interval. Sync creates the heartbeat with the
+    #: longest gap, and lengthens only an interval shorter than ``runs_set_at_least``
+    runs_set_interval: bool = False
+    #: seconds: the shortest interval the runs of the current schedule set (None: not known)
+    runs_set_at_least: int | None = None
 
 
 @dataclass
@@ -185,8 +188,10 @@ def _declaration(dag: Any, declaration: HeartbeatDeclaration, *, here: bool = Tr
         return PlanItem("skipped", name, dag.dag_id, reason=_problems(problems))
     item = PlanItem("create", name, dag.dag_id, fields=fields)
     if declaration.settings.follows_next_run:
-        item.runs_set_interval_of, item.grace = dag, declaration.settings.grace
+        item.runs_set_interval = True
         item.notes.append("interval set by each run (next_run)")
+        with contextlib.suppress(ScheduleIntervalError):
+            item.runs_set_at_least = shortest_interval(dag, grace=declaration.settings.grace).seconds
     return item
 
 
@@ -279,7 +284,7 @@ def _compare(
     if problems:  # e.g. a heartbeat with 20 tags of its own and no room for the marker
         item.action, item.reason = "skipped", f"cannot be brought in line: {_problems(problems)}"
         return
-    if item.runs_set_interval_of is not None:
+    if item.runs_set_interval:
         _interval_the_runs_set(item, existing, fields)
     changed = existing.differences({k: v for k, v in fields.items() if k != "compare_interval"})
     if not fields.get("compare_interval", True):
@@ -308,13 +313,11 @@ def _interval_the_runs_set(item: PlanItem, existing: Heartbeat, fields: dict[str
     longest gap (the interval sync creates with), until that run sets its own. An interval the
     runs may have set is never touched: sync cannot tell a late run from anything else."""
     fields["compare_interval"] = False
-    try:
-        shortest = shortest_interval(item.runs_set_interval_of, grace=item.grace)
-    except ScheduleIntervalError:
-        return
-    if existing.interval_seconds < shortest.seconds:
+    shortest = item.runs_set_at_least
+    if shortest is not None and existing.interval_seconds < shortest:
         fields["compare_interval"] = True
-        item.notes.append(f"the schedule changed: its runs set {shortest} at least")
+        at_least = HeartbeatInterval.from_timedelta(datetime.timedelta(seconds=shortest))
+        item.notes.append(f"the schedule changed: its runs set {at_least} at least")
 
 
 def _new_fields(item: PlanItem, ownership: Ownership, paused: Mapping[str, bool] | None) -> dict[str, Any]:
@@ -468,5 +471,11 @@ def _check_connection(hook: OpsgenieHeartbeatHook, conn_id: str) -> None:
 
 
 def _last_line(text: str) -> str:
+    """The line of a traceback that names the exception (``AirflowTaskTimeout: DagBag import
+    timeout for ...``), not the advice that may follow it; else the last line."""
     lines = text.strip().splitlines()
-    return lines[-1] if lines else text
+    named = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return named[-1] if named else lines[-1] if lines else text
+
+
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(?::\s|$)")

@@ -255,6 +255,34 @@ def test_the_api_key_never_reaches_a_page_or_the_log(page_server: PageServer, sc
         assert scenario.api_key not in text
 
 
+def test_a_form_posted_from_another_site_is_refused(page_server: PageServer, scenario: EmulatorHandle) -> None:
+    """The UI's session cookie goes with a form another site posts: such a request needs this server's Origin."""
+    cookie = {"_token": page_server.headers("editor")["Authorization"].removeprefix("Bearer ")}
+    body = {"conn_id": "opsgenie_heartbeat_default", "name": "page_hourly", "action": "disable"}
+
+    def post(**headers: str) -> requests.Response:
+        return requests.post(
+            f"{page_server.url}{PAGE}/actions",
+            data=body,
+            cookies=cookie,
+            headers=headers,
+            allow_redirects=False,
+            timeout=120,
+        )
+
+    for forged in ({"Origin": "http://attacker.invalid"}, {"Referer": "http://attacker.invalid/x"}, {}):
+        refused = post(**forged)
+        assert refused.status_code == 403, forged
+        assert "must be posted from this API server" in refused.text
+    assert calls(scenario, "disable") == []
+    assert post(Origin=page_server.url).status_code == 303  # the page's own form, as a browser posts it
+    assert calls(scenario, "disable") == ["page_hourly"]
+    # Nor may another site show the page in a frame and have its buttons clicked.
+    shown = page_server.get(f"{PAGE}/", "viewer")
+    assert shown.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert shown.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+
+
 def test_airflow_lists_the_nav_entry_and_the_dag_tab(page_server: PageServer) -> None:
     plugins = page_server.get("/api/v2/plugins", "admin").json()["plugins"]
     views = next(p for p in plugins if p["name"] == "opsgenie_heartbeat")["external_views"]

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import json
+import socket
+import textwrap
+import threading
 from pathlib import Path
 
 import pytest
+from faulty_servers import serve, trickle_headers
 from page_scenario import DEFAULT_ROWS, MARKER, OTHER_CONN, seed_heartbeats, write_dag_files
 
+from airflow_provider_opsgenie_hb.client import HeartbeatClient
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from airflow_provider_opsgenie_hb.errors import HeartbeatTimeoutError
 from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+from airflow_provider_opsgenie_hb.plugins.heartbeats_page import declared, overview
 from airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared import DagFolderCache
-from airflow_provider_opsgenie_hb.plugins.heartbeats_page.overview import Overview, OverviewSource
+from airflow_provider_opsgenie_hb.plugins.heartbeats_page.overview import (
+    NOT_MANAGED,
+    ConnectionCache,
+    Overview,
+    OverviewSource,
+)
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +170,104 @@ def _tagged_dag(dag_id: str) -> str:
         f"with DAG({json.dumps(dag_id)}, schedule='@daily', start_date=pendulum.datetime(2026, 1, 1),"
         " tags=['opsgenie-heartbeat']):\n    pass\n"
     )
+
+
+NEXT_RUN_AND_OTHERS = """
+    import pendulum
+    from airflow.sdk import DAG
+    from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+
+    START = pendulum.datetime(2026, 1, 1, tz="UTC")
+    for dag_id, schedule in [("nr_weekdays", "30 6 * * 1-5"), ("nr_weekly", "0 8 * * 1")]:
+        with DAG(dag_id, schedule=schedule, start_date=START,
+                 on_success_callback=send_opsgenie_heartbeat(interval="next_run")):
+            pass
+    for dag_id in ("theirs", "by_hand"):
+        with DAG(dag_id, schedule="@daily", start_date=START, on_success_callback=send_opsgenie_heartbeat()):
+            pass
+"""
+
+
+def test_next_run_heartbeats_and_heartbeats_that_are_not_this_deployments(
+    tmp_path: Path, opsgenie_heartbeat_conn: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runs' interval is no drift (unless the schedule now sets a longer one), and a heartbeat
+    a DAG here declares but another deployment manages (or nobody) gets a Ping, nothing more."""
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__UI_CACHE_SECONDS", "0")
+    (tmp_path / "dags.py").write_text(textwrap.dedent(NEXT_RUN_AND_OTHERS))
+    client = HeartbeatClient(opsgenie_heartbeat_conn.api_key, opsgenie_heartbeat_conn.url)
+    for name, hours, tags in [
+        ("nr_weekdays", 25, [MARKER]),  # set by Monday's run: the next run is a day away
+        ("nr_weekly", 2, [MARKER]),  # shorter than any weekly run sets: the schedule changed
+        ("theirs", 25, ["managed-by-airflow:prod-us"]),
+        ("by_hand", 25, []),
+    ]:
+        client.create_heartbeat(name=name, interval=hours, interval_unit="hours", alert_tags=tags)
+    shown = OverviewSource(DagFolderCache(str(tmp_path))).overview()
+    assert shown.problems == []  # the declarations of next_run DAGs cross from the child process
+    rows = {row.name: row for row in shown.rows}
+    assert {name: row.dag_ids for name, row in rows.items()} == {name: (name,) for name in rows}
+
+    weekdays = rows["nr_weekdays"]
+    assert (weekdays.drifted, [d.field for d in weekdays.drift() if d.differs]) == (False, [])
+    assert "interval set by each run (next_run)" in weekdays.notes
+    assert [a for a in ("ping", "disable", "ensure") if weekdays.allows(a)] == ["ping", "disable"]
+
+    weekly = rows["nr_weekly"]
+    assert weekly.drifted
+    assert weekly.allows("ensure")
+    assert [(d.field, d.declared, d.current) for d in weekly.drift() if d.differs] == [("interval", 169, 2)]
+
+    for name in ("theirs", "by_hand"):
+        row = rows[name]
+        assert [a for a in ("ping", "disable", "enable", "ensure") if row.allows(a)] == ["ping"], name
+        assert row.refusal("disable") == NOT_MANAGED
+
+
+def test_a_server_that_trickles_holds_a_view_no_longer_than_the_page_waits(
+    source: OverviewSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Headers a byte at a time stay within each read's timeout: the list call outlasts its budget,
+    but the views answer after ANSWER_WAIT with a banner, and make no call of their own."""
+    monkeypatch.setattr(overview, "ANSWER_WAIT", 0.5)
+    connections: list[socket.socket] = []
+
+    def counted(conn: socket.socket, stop: threading.Event) -> None:
+        connections.append(conn)
+        trickle_headers(conn, stop, every=0.5)
+
+    server = serve(counted)
+    url = next(server)
+    try:
+        conn = {"conn_type": "opsgenie_heartbeat", "host": url, "password": "k"}
+        monkeypatch.setenv("AIRFLOW_CONN_TRICKLING", json.dumps(conn))
+        cache = ConnectionCache("trickling")
+        states = [cache.state(ttl=0) for _ in range(3)]
+        for state in states:
+            assert isinstance(state.error, HeartbeatTimeoutError)
+            assert "no answer within 0.5s (still waiting)" in str(state.error)
+            assert state.heartbeats is None
+        assert len(connections) == 1  # one list call in flight, waited for, not repeated
+    finally:
+        next(server, None)
+
+
+def test_a_dag_file_that_hangs_holds_a_view_no_longer_than_the_page_waits(
+    tmp_path: Path, opsgenie_heartbeat_conn: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(declared, "FIRST_READ_WAIT", 0.5)
+    release = tmp_path / "release"
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "slow.py").write_text(
+        "import pathlib, time\n"
+        f"while not pathlib.Path({str(release)!r}).exists():\n    time.sleep(0.05)\n" + _tagged_dag("slow")
+    )
+    cache = DagFolderCache(str(dags))
+    folder, problem = cache.read(ttl=0)
+    assert folder is None
+    assert problem == f"the DAG files in {dags} are still being read: reload in a moment"
+    release.touch()
+    monkeypatch.setattr(declared, "FIRST_READ_WAIT", 120.0)
+    folder, problem = cache.read(ttl=0)  # waits for the read under way, not a second one
+    assert (problem, folder.dag_ids if folder else None) == (None, ("slow",))

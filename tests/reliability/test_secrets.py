@@ -3,6 +3,7 @@ the key is in no log record, exception, repr, rendered template field, XCom or l
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -116,3 +117,51 @@ def test_secret_extras_are_masked(monkeypatch: pytest.MonkeyPatch, keyed_emulato
     OpsgenieHeartbeatHook("og_extra").list_heartbeats()
     assert "ExtraSecret-91b2f3" not in str(redact("token ExtraSecret-91b2f3"))
     assert KEY not in str(redact(f"key {KEY}"))
+
+
+def _echo_authorization(conn: Any, stop: Any) -> None:
+    """A server (or a proxy) that refuses the key and echoes the Authorization header everywhere."""
+    request = b""
+    while b"\r\n\r\n" not in request:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        request += chunk
+    header = next(
+        line.split(b":", 1)[1].strip().decode()
+        for line in request.split(b"\r\n")
+        if line.lower().startswith(b"authorization:")
+    )
+    body = json.dumps({"message": f"Key invalid: {header}", "errors": {"authorization": header}}).encode()
+    conn.sendall(
+        f"HTTP/1.1 401 Refused {header}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n".encode()
+        + body
+    )
+
+
+@pytest.mark.airflow_free
+def test_a_server_that_echoes_the_key_does_not_put_it_in_the_error() -> None:
+    from faulty_servers import serve
+
+    from airflow_provider_opsgenie_hb.client import HeartbeatClient, JsmHeartbeatClient
+
+    servers = serve(_echo_authorization)
+    url = next(servers)
+    try:
+        clients = [
+            (HeartbeatClient(KEY, url, max_attempts=1), [KEY]),
+            (
+                JsmHeartbeatClient("ops@example.com", KEY, cloud_id="c", team_id="t", base_url=url, max_attempts=1),
+                [KEY, base64.b64encode(f"ops@example.com:{KEY}".encode()).decode()],
+            ),
+        ]
+        for client, secrets in clients:
+            with pytest.raises(HeartbeatError) as err:
+                client.list_heartbeats()
+            shown = [str(err.value), repr(err.value), repr(err.value.__dict__)]
+            assert err.value.status == 401
+            assert "Key invalid: " in str(err.value)  # the server's own words are kept
+            assert [secret for secret in secrets for text in shown if secret in text] == []
+    finally:
+        next(servers, None)

@@ -137,15 +137,17 @@ def test_expired_heartbeats_come_first() -> None:
 @pytest.mark.parametrize(
     ("shown", "allowed"),
     [
-        (row(heartbeat(), declared("unchanged")), ["ping", "disable"]),
-        (row(heartbeat(enabled=False), declared("update")), ["ping", "enable", "ensure"]),
-        (row(heartbeat(), declared("conflict")), ["ping", "disable"]),  # not this deployment's: never ensured
-        (row(heartbeat()), ["ping", "disable"]),
+        (row(heartbeat(), declared("unchanged"), managed=True), ["ping", "disable"]),
+        (row(heartbeat(enabled=False), declared("update"), managed=True), ["ping", "enable", "ensure"]),
+        # Declared here, but another deployment's (or made by hand): a DAG here pings it, nothing more.
+        (row(heartbeat(), declared("conflict")), ["ping"]),
+        (row(heartbeat(), declared("unchanged")), ["ping"]),
+        (row(heartbeat(), managed=True), ["ping", "disable"]),
         (row(None, declared("create")), ["ensure"]),
         (row(None, declared("skipped")), []),  # a declaration that could not be built has nothing to ensure
         (row(None, declared("create"), listed=False), []),  # its connection could not be read
         (HeartbeatRow("c", "OpsGenie", "hb", (), heartbeat()), []),  # hand-made, or another deployment's
-        (HeartbeatRow("c", "OpsGenie", "hb", (), heartbeat(), orphaned=True), ["ping", "disable"]),
+        (HeartbeatRow("c", "OpsGenie", "hb", (), heartbeat(), orphaned=True, managed=True), ["ping", "disable"]),
     ],
 )
 def test_allowed_actions(shown: HeartbeatRow, allowed: list[str]) -> None:

@@ -11,11 +11,12 @@ Imported only by the API server, on the first request to the page (see ``__init_
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import pendulum
 from airflow.api_fastapi.app import get_auth_manager
@@ -29,12 +30,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from airflow_provider_opsgenie_hb.declaration import owner_marker
-from airflow_provider_opsgenie_hb.errors import HeartbeatError
+from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatTimeoutError
 from airflow_provider_opsgenie_hb.plugins.heartbeats_page import URL_PREFIX
 from airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared import DagFolderCache
 from airflow_provider_opsgenie_hb.plugins.heartbeats_page.overview import (
     ACTIONS,
-    NOT_OURS,
+    ANSWER_WAIT,
     STATUSES,
     ConnectionState,
     HeartbeatRow,
@@ -42,6 +43,7 @@ from airflow_provider_opsgenie_hb.plugins.heartbeats_page.overview import (
     OverviewSource,
     cache_seconds,
 )
+from airflow_provider_opsgenie_hb.plugins.heartbeats_page.waiting import Call
 from airflow_provider_opsgenie_hb.record import recent_pings, record_ping
 
 if TYPE_CHECKING:
@@ -107,6 +109,7 @@ class HeartbeatsPage:
             lstrip_blocks=True,
         )
         self.templates.filters["ago"] = _ago
+        self.templates.filters["as_json"] = _as_json
 
     def page(self, request: Request, access: Access, overview: Overview, shown: str, **banners: str) -> str:
         visible = [row for row in overview.rows if access.may("GET", row.dag_ids)]
@@ -140,12 +143,13 @@ class HeartbeatsPage:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"No heartbeat {form.name!r} on {form.conn_id!r}")
         if not access.may("PUT", row.dag_ids):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"You may not change the heartbeat of {_dags(row)}")
-        if not row.allows(form.action):
-            why = NOT_OURS if not row.ours else f"it is {row.status}"
+        why = row.refusal(form.action)
+        if why is not None:
             raise HTTPException(status.HTTP_409_CONFLICT, f"Heartbeat {form.name!r} is not to {form.action}: {why}")
         connection = self.source.connection(form.conn_id)
         try:
-            _perform(connection.hook(), row, form.action, access.name)
+            performing = Call(lambda: _perform(connection.hook(), row, form.action, access.name), form.action)
+            performing.result(ANSWER_WAIT, lambda: _no_answer(form.action))
         except Exception as exc:
             error = f"Could not {form.action} heartbeat {form.name!r}: {_describe(exc)}"
             html = (
@@ -215,6 +219,14 @@ def create_app() -> FastAPI:
         overview = page.source.overview()
         return page.tab(request, Access.of(user, overview), overview, dag_id, notice=_notice(done, heartbeat))
 
+    @app.middleware("http")
+    async def shown_only_in_airflow(request: Request, call_next: Any) -> Response:
+        """Only Airflow's own pages may show the page in a frame (no clickjacking of its buttons)."""
+        response: Response = await call_next(request)
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'self'"
+        return response
+
     @app.post("/actions")
     def act(
         request: Request,
@@ -225,9 +237,30 @@ def create_app() -> FastAPI:
         dag_id: Annotated[str, Form()] = "",
         status: Annotated[str, Form()] = "all",
     ) -> Response:
+        _refuse_cross_site(request)
         return page.act(request, user, ActionForm(conn_id, name, action, dag_id, status))
 
     return app
+
+
+def _refuse_cross_site(request: Request) -> None:
+    """Refuse an action posted from another site with the UI's session cookie (cross-site request
+    forgery): a request the cookie authenticates must come from a page of this API server, as its
+    ``Origin`` (or ``Referer``) says. A bearer token is never sent by a browser on its own."""
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        return
+    source = request.headers.get("origin") or request.headers.get("referer") or ""
+    here = {request.headers.get("host"), request.headers.get("x-forwarded-host")}
+    here.add(urlsplit(conf.get("api", "base_url", fallback="") or "").netloc)
+    if not source or urlsplit(source).netloc not in here - {None, ""}:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"Origin {source or 'missing'!r} refused: an action must be posted from this API server's own pages",
+        )
+
+
+def _no_answer(action: str) -> HeartbeatTimeoutError:
+    return HeartbeatTimeoutError(f"no answer within {ANSWER_WAIT:g}s: the {action} may still take effect")
 
 
 def _perform(hook: OpsgenieHeartbeatHook, row: HeartbeatRow, action: str, user_name: str) -> None:
@@ -312,6 +345,11 @@ def _connection_view(state: ConnectionState) -> dict[str, Any]:
         "request_id": getattr(error, "request_id", None),
         "error": _describe(error) if error is not None else "",
     }
+
+
+def _as_json(value: Any) -> str:
+    """A value as JSON, escaped as any text of the page (``tojson`` is for scripts: ``<`` as ``\\u003c``)."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _ago(moment: pendulum.DateTime | float | None) -> str:

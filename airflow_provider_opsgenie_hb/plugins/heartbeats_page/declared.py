@@ -13,6 +13,7 @@ The page keeps the result until a file in the folder changes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import subprocess
@@ -29,11 +30,16 @@ from airflow_provider_opsgenie_hb.declaration import (
     listener_settings,
     render_for_dag,
 )
+from airflow_provider_opsgenie_hb.plugins.heartbeats_page.waiting import Call
 from airflow_provider_opsgenie_hb.sync import PlanItem, _last_line, declarations, load_dags
 
 _MODULE = "airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared"
 #: seconds the child process may take to read the DAG folder
 READ_TIMEOUT = 120.0
+#: seconds a request of the page waits for a read before it answers with the DAGs as last read
+READ_WAIT = 10.0
+#: the same for the first read, before which the page has nothing to show
+FIRST_READ_WAIT = 60.0
 
 
 class DagFolderError(Exception):
@@ -118,7 +124,12 @@ def read_in_child(folder: str, timeout: float) -> DagFolder:
 
 
 class DagFolderCache:
-    """A DAG folder's declarations, read again (in a child process) when a file in it changes."""
+    """A DAG folder's declarations, read again (in a child process) when a file in it changes.
+
+    The read runs in a thread of its own (:class:`~.waiting.Call`): concurrent requests wait
+    for that one read, and none longer than :data:`READ_WAIT` (:data:`FIRST_READ_WAIT` until
+    the first read); after that the page shows the DAGs as last read, with a banner.
+    """
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
@@ -127,6 +138,7 @@ class DagFolderCache:
         self._error: str | None = None
         self._fingerprint: int | None = None
         self._checked: float | None = None
+        self._reading: Call[None] | None = None
 
     def read(self, ttl: float) -> tuple[DagFolder | None, str | None]:
         """The declarations (None until a read succeeds) and why the last read failed (None if it did not).
@@ -134,16 +146,31 @@ class DagFolderCache:
         The folder is looked at for changes at most once per ``ttl`` seconds.
         """
         with self._lock:
-            if self._checked is None or time.monotonic() - self._checked >= ttl:
+            if self._reading is None and (self._checked is None or time.monotonic() - self._checked >= ttl):
+                self._checked = time.monotonic()
                 fingerprint = folder_fingerprint(self.folder)
                 if fingerprint != self._fingerprint:
-                    try:
-                        self._read, self._error = read_in_child(self.folder, READ_TIMEOUT), None
-                    except DagFolderError as exc:
-                        self._error = f"{exc}: DAGs are shown as they were last read" if self._read else str(exc)
-                    self._fingerprint = fingerprint
-                self._checked = time.monotonic()
+                    self._reading = Call(functools.partial(self._read_folder, fingerprint), "dag-folder")
+            reading, wait = self._reading, READ_WAIT if self._read is not None else FIRST_READ_WAIT
+        if reading is not None and not reading.wait(wait):
+            with self._lock:
+                shown = "DAGs are shown as they were last read" if self._read else "reload in a moment"
+                return self._read, f"the DAG files in {self.folder} are still being read: {shown}"
+        with self._lock:
             return self._read, self._error
+
+    def _read_folder(self, fingerprint: int) -> None:
+        """One read in a child process (in the :class:`Call`'s thread), then its outcome."""
+        try:
+            read, error = read_in_child(self.folder, READ_TIMEOUT), None
+        except DagFolderError as exc:
+            read, error = None, str(exc)
+        with self._lock:
+            if read is not None:
+                self._read = read
+            elif self._read is not None:
+                error = f"{error}: DAGs are shown as they were last read"
+            self._error, self._fingerprint, self._reading = error, fingerprint, None
 
 
 def folder_fingerprint(folder: str) -> int:

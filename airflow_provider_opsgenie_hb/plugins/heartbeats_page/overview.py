@@ -11,6 +11,7 @@ last good list is shown with the error (its HTTP status and requestId).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsgenie_hb.client import JsmHeartbeatClient
 from airflow_provider_opsgenie_hb.declaration import DEFAULT_CONN_ID, conf_seconds, deployment, listener_settings
-from airflow_provider_opsgenie_hb.errors import HeartbeatError
+from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatTimeoutError
 from airflow_provider_opsgenie_hb.models import CONFIG_FIELDS, Heartbeat
 from airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared import DagFolder, DagFolderCache
+from airflow_provider_opsgenie_hb.plugins.heartbeats_page.waiting import Call
 from airflow_provider_opsgenie_hb.sync import Ownership, PlanItem, compare
 
 if TYPE_CHECKING:
@@ -29,10 +31,17 @@ if TYPE_CHECKING:
 DEFAULT_CACHE_SECONDS = 10.0
 #: seconds one call to OpsGenie may take from the page, retries included
 CALL_BUDGET = 5.0
+#: seconds a request of the page waits for OpsGenie (a server that trickles its answer can
+#: outlast CALL_BUDGET) before it answers without it
+ANSWER_WAIT = CALL_BUDGET + 1.0
 #: the order of the page: expired first
 STATUSES = ("expired", "missing", "unknown", "ok", "disabled")
 ACTIONS = ("ping", "disable", "enable", "ensure")
 NOT_OURS = "declared by no DAG here and not managed by this deployment: shown, left alone"
+NOT_MANAGED = (
+    "not managed by this deployment (it lacks its marker): a DAG here may ping it, but it is disabled "
+    "and enabled only where it is managed (adopt it with `opsgenie-heartbeat sync --adopt`)"
+)
 
 
 def cache_seconds() -> float:
@@ -68,6 +77,8 @@ class HeartbeatRow:
     #: False when the connection's heartbeats could not be listed (its status is then unknown)
     listed: bool = True
     notes: tuple[str, ...] = ()
+    #: it carries this deployment's marker (sync, or a callback's ``ensure=True``, made it or adopted it)
+    managed: bool = False
 
     @property
     def status(self) -> str:
@@ -119,18 +130,31 @@ class HeartbeatRow:
         return bool(self.dag_ids) or self.orphaned
 
     def allows(self, action: str) -> bool:
-        """Whether ``action`` applies to this heartbeat as it is now.
+        """Whether ``action`` applies to this heartbeat as it is now (see :meth:`refusal`)."""
+        return self.refusal(action) is None
 
-        Never to one that is not :attr:`ours` (made by hand, or another deployment's), nor to one
-        on a connection that could not be read.
+    def refusal(self, action: str) -> str | None:
+        """Why ``action`` does not apply to this heartbeat as it is now; None when it does.
+
+        Nothing applies to one that is not :attr:`ours` (made by hand, or another deployment's),
+        nor to one on a connection that could not be read. A DAG here may ping one it declares,
+        but only this deployment's own heartbeats are disabled or enabled here.
         """
-        if not self.ours or not self.listed:
-            return False
+        if not self.ours:
+            return NOT_OURS
+        if not self.listed:
+            return "its connection could not be read"
         if action == "ensure":
-            return self.declaration is not None and self.declaration.action in ("create", "update")
+            if self.declaration is not None and self.declaration.action in ("create", "update"):
+                return None
+            return "it is in line with its declaration" if self.heartbeat else "it has no declaration to ensure"
         if self.heartbeat is None:
-            return False
-        return action == "ping" or (action == "disable") == self.heartbeat.enabled
+            return "it does not exist"
+        if action == "ping":
+            return None
+        if not self.managed:
+            return NOT_MANAGED
+        return None if (action == "disable") == self.heartbeat.enabled else f"it is {self.status}"
 
     def sort_key(self) -> tuple[int, str]:
         return STATUSES.index(self.status), self.name.casefold()
@@ -175,7 +199,9 @@ class Overview:
 class ConnectionCache:
     """One connection's hook and its last list of heartbeats, listed at most once per ``ttl`` seconds.
 
-    Concurrent requests wait for one list call instead of making their own.
+    The list call runs in a thread of its own (:class:`~.waiting.Call`): concurrent requests
+    wait for that one call instead of making their own, and none waits longer than
+    :data:`ANSWER_WAIT`; after that the page shows the last list, with a banner.
     """
 
     def __init__(self, conn_id: str) -> None:
@@ -184,12 +210,22 @@ class ConnectionCache:
         self._hook: OpsgenieHeartbeatHook | None = None
         self._state = ConnectionState(conn_id, "", None, None)
         self._checked: float | None = None
+        self._listing: Call[None] | None = None
+        #: counts the actions: a list call that started before one does not count as fresh
+        self._generation = 0
 
     def state(self, ttl: float) -> ConnectionState:
         with self._lock:
-            if self._checked is None or time.monotonic() - self._checked >= ttl:
-                self._list()
-                self._checked = time.monotonic()
+            if self._listing is None and (self._checked is None or time.monotonic() - self._checked >= ttl):
+                self._listing = Call(functools.partial(self._list, self._generation), f"list-{self.conn_id}")
+            listing = self._listing
+        if listing is not None and not listing.wait(ANSWER_WAIT):
+            slow = HeartbeatTimeoutError(
+                f"listing heartbeats: no answer within {ANSWER_WAIT:g}s (still waiting); shown as last listed"
+            )
+            with self._lock:
+                return dataclasses.replace(self._state, error=slow, failed_at=time.time())
+        with self._lock:
             return self._state
 
     def hook(self) -> OpsgenieHeartbeatHook:
@@ -200,6 +236,7 @@ class ConnectionCache:
         """The next request lists again (after an action changed a heartbeat)."""
         with self._lock:
             self._checked = None
+            self._generation += 1
 
     def _connected(self) -> OpsgenieHeartbeatHook:
         if self._hook is None:
@@ -211,17 +248,27 @@ class ConnectionCache:
             self._hook = hook
         return self._hook
 
-    def _list(self) -> None:
+    def _list(self, generation: int) -> None:
+        """One list call (in the :class:`Call`'s thread), then its outcome as the state."""
         try:
-            heartbeats = self._connected().list_heartbeats()
+            with self._lock:
+                hook = self._connected()
+            heartbeats = hook.list_heartbeats()
         except Exception as exc:
-            if not (isinstance(exc, HeartbeatError) and exc.retryable):
-                self._hook = None  # the connection may be fixed (or its key rotated): read it again
-            self._state = dataclasses.replace(self._state, error=exc, failed_at=time.time())
-            return
-        self._state = dataclasses.replace(
-            self._state, heartbeats=heartbeats, listed_at=time.time(), error=None, failed_at=None
-        )
+            with self._lock:
+                if not (isinstance(exc, HeartbeatError) and exc.retryable):
+                    self._hook = None  # the connection may be fixed (or its key rotated): read it again
+                self._state = dataclasses.replace(self._state, error=exc, failed_at=time.time())
+        else:
+            with self._lock:
+                self._state = dataclasses.replace(
+                    self._state, heartbeats=heartbeats, listed_at=time.time(), error=None, failed_at=None
+                )
+        finally:
+            with self._lock:
+                self._listing = None
+                if generation == self._generation:
+                    self._checked = time.monotonic()
 
 
 class OverviewSource:
@@ -280,16 +327,22 @@ def _rows(
             rows[item.name] = dataclasses.replace(earlier, notes=(*earlier.notes, item.reason))
             continue
         orphaned = item.action == "orphaned"
+        heartbeat = existing.get(item.name)
+        notes = [note for note in (item.reason, *item.notes) if note]
+        managed = heartbeat is not None and ownership.owns(heartbeat)
+        if heartbeat is not None and not managed and item.action != "conflict":  # a conflict says so already
+            notes.append(NOT_MANAGED)
         rows[item.name] = HeartbeatRow(
             conn_id=state.conn_id,
             backend=state.backend,
             name=item.name,
             dag_ids=declared_by.get((state.conn_id, item.name)) or ((item.dag_id,) if item.dag_id else ()),
-            heartbeat=existing.get(item.name),
+            heartbeat=heartbeat,
             declaration=None if orphaned else item,
             orphaned=orphaned,
             listed=state.heartbeats is not None,
-            notes=tuple(note for note in (item.reason, *item.notes) if note),
+            notes=tuple(notes),
+            managed=managed,
         )
     for name, heartbeat in existing.items():
         if name not in rows:
