@@ -19,13 +19,15 @@ PONG_BODY = json.dumps({"result": "PONG", "took": 0.0, "requestId": "r-1"}).enco
 Behaviour = Callable[[socket.socket, threading.Event], None]
 
 
-def _read_request(conn: socket.socket) -> None:
+def read_request(conn: socket.socket) -> bytes:
+    """The request's line and headers (what came before the connection closed)."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(4096)
         if not chunk:
-            return
+            break
         data += chunk
+    return data
 
 
 def trickle_body(
@@ -38,7 +40,7 @@ def trickle_body(
     length: int = 40,
 ) -> None:
     """Headers at once, then one byte of the body every ``every`` seconds."""
-    _read_request(conn)
+    read_request(conn)
     head = b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
     conn.sendall(head + str(length).encode() + b"\r\n\r\n")
     for byte in (body + b" " * length)[:length]:
@@ -49,7 +51,7 @@ def trickle_body(
 
 def trickle_headers(conn: socket.socket, stop: threading.Event, *, every: float = 0.5) -> None:
     """The status line and headers one byte every ``every`` seconds (a ping's 202 PONG)."""
-    _read_request(conn)
+    read_request(conn)
     head = b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(PONG_BODY)
     for byte in head + PONG_BODY:
         if stop.wait(every):
@@ -59,7 +61,7 @@ def trickle_headers(conn: socket.socket, stop: threading.Event, *, every: float 
 
 def never_answer(conn: socket.socket, stop: threading.Event) -> None:
     """Reads the request, then says nothing."""
-    _read_request(conn)
+    read_request(conn)
     stop.wait(60)
 
 

@@ -121,12 +121,9 @@ def test_secret_extras_are_masked(monkeypatch: pytest.MonkeyPatch, keyed_emulato
 
 def _echo_authorization(conn: Any, stop: Any) -> None:
     """A server (or a proxy) that refuses the key and echoes the Authorization header everywhere."""
-    request = b""
-    while b"\r\n\r\n" not in request:
-        chunk = conn.recv(4096)
-        if not chunk:
-            return
-        request += chunk
+    from faulty_servers import read_request
+
+    request = read_request(conn)
     header = next(
         line.split(b":", 1)[1].strip().decode()
         for line in request.split(b"\r\n")
