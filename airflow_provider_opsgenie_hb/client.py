@@ -313,6 +313,7 @@ class HeartbeatClient:
                 "api_key must be a non-empty string (the OpsGenie integration's API key)",
                 errors={"api_key": "is required"},
             )
+        api_key = _credential(api_key, "api_key")
         for label, number in (
             ("connect_timeout", connect_timeout),
             ("read_timeout", read_timeout),
@@ -719,12 +720,16 @@ class HeartbeatClient:
         except HeartbeatError:
             response.close()  # drop a connection whose answer is cut off or still arriving
             raise
-        request_id = response.headers.get("X-Request-ID")
+        # A server (or a proxy) that echoes the Authorization header must not put the key in a log or an error.
+        secrets = self.session.auth.secrets() if isinstance(self.session.auth, (_GenieKeyAuth, _BasicAuth)) else ()
+        request_id = _hidden(response.headers.get("X-Request-ID"), secrets)
         status = response.status_code
         log.debug("%s %s -> %s (requestId %s)", method, path, status, request_id)
         body = _json_or_none(payload)
+        if status != ok:
+            body = _hidden(body, secrets)
         if isinstance(body, dict) and isinstance(body.get("requestId"), str):
-            request_id = body["requestId"]
+            request_id = body["requestId"] = _hidden(body["requestId"], secrets)
         if status == ok == 204:
             return {"requestId": request_id} if request_id else {}
         if status == ok:
@@ -736,8 +741,6 @@ class HeartbeatClient:
                     request_id=request_id,
                 )
             return body
-        # A server (or a proxy) that echoes the Authorization header must not put the key in an error.
-        secrets = self.session.auth.secrets() if isinstance(self.session.auth, (_GenieKeyAuth, _BasicAuth)) else ()
         raise _error_for(method, path, response, body, request_id, secrets)
 
     def _read_body(self, response: requests.Response, deadline: float, method: str, path: str) -> bytes:
@@ -783,7 +786,6 @@ def _error_for(
     secrets: tuple[str, ...] = (),
 ) -> HeartbeatError:
     status = response.status_code
-    body = _hidden(body, secrets)
     message = body.get("message") if isinstance(body, dict) else None
     raw_errors = body.get("errors") if isinstance(body, dict) else None
     errors: dict[str, str] | None = None
@@ -809,6 +811,18 @@ def _error_for(
         )
     cls = _STATUS_ERRORS.get(status, HeartbeatRequestError)
     return cls(text, status=status, request_id=request_id, errors=errors)
+
+
+def _credential(value: str, field: str) -> str:
+    """A key as pasted, without the spaces or line break around it; refused (never shown) when
+    whitespace or control characters are left inside, which no key has and no header may carry."""
+    value = value.strip()
+    if any(char.isspace() or not char.isprintable() for char in value):
+        raise HeartbeatValidationError(
+            f"{field} must not contain whitespace or control characters",
+            errors={field: "must not contain whitespace or control characters"},
+        )
+    return value
 
 
 def _hidden(value: Any, secrets: tuple[str, ...]) -> Any:
@@ -914,7 +928,7 @@ class JsmHeartbeatClient(HeartbeatClient):
         if problems:
             raise HeartbeatValidationError("a JSM Operations connection needs " + ", ".join(problems), errors=problems)
         super().__init__(api_token, resolve_base_url(base_url) + f"/jsm/ops/api/{quote(cloud_id, safe='')}", **kwargs)
-        self.session.auth = _BasicAuth(email, api_token)
+        self.session.auth = _BasicAuth(_credential(email, "email"), _credential(api_token, "api_token"))
         self.team_id = team_id
         self._collection = f"/v1/teams/{quote(team_id, safe='')}/heartbeats"
 

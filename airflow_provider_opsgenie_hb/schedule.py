@@ -21,6 +21,7 @@ import importlib
 import itertools
 import json
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -219,12 +220,39 @@ def interval_until_next_run(
 def shortest_interval(dag: Any, *, grace: datetime.timedelta | None = None, runs: int = 400) -> HeartbeatInterval:
     """The shortest interval ``interval="next_run"`` sets for ``dag``: its shortest gap plus grace,
     over the next ``runs`` runs Airflow schedules (sync's test for a schedule that changed)."""
-    walk = _Walk(scheduler_timetable(dag.timetable), pendulum.now("UTC"), pendulum.now("UTC") + LOOKAHEAD)
-    walk.probe(walk.start, runs=runs)
-    if not walk.gaps:
+    timetable = scheduler_timetable(dag.timetable)
+    key = _timetable_key(timetable, runs)
+    known = _SHORTEST_GAPS.get(key) if key else None
+    if known is not None and time.monotonic() - known[0] < _SHORTEST_GAP_REUSE:
+        gap = known[1]
+    else:
+        walk = _Walk(timetable, pendulum.now("UTC"), pendulum.now("UTC") + LOOKAHEAD)
+        walk.probe(walk.start, runs=runs)
+        gap = min(walk.gaps) if walk.gaps else None
+        if key:
+            _SHORTEST_GAPS[key] = (time.monotonic(), gap)
+    if gap is None:
         raise ScheduleIntervalError(f"DAG {dag.dag_id!r}: fewer than two runs ahead")
-    gap = min(walk.gaps)
     return interval_for_gap(gap, grace)
+
+
+#: timetable key -> (when measured, its shortest gap): a folder of DAGs on a few schedules
+#: (sync, the Heartbeats page) walks each schedule once
+_SHORTEST_GAPS: dict[str, tuple[float, datetime.timedelta | None]] = {}
+_SHORTEST_GAP_REUSE = 600.0  # seconds
+
+
+def _timetable_key(timetable: Any, runs: int) -> str | None:
+    """What Airflow itself stores to rebuild the timetable (its class and ``serialize()``); None
+    when that cannot be had."""
+    try:
+        return json.dumps(
+            [type(timetable).__module__, type(timetable).__qualname__, timetable.serialize(), runs],
+            sort_keys=True,
+            default=str,
+        )
+    except Exception:
+        return None
 
 
 def scheduler_timetable(timetable: Any) -> Any:

@@ -16,6 +16,7 @@ from airflow_provider_opsgenie_hb.client import HeartbeatClient
 from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
 from airflow_provider_opsgenie_hb.errors import HeartbeatTimeoutError
 from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+from airflow_provider_opsgenie_hb.models import LEGACY_OWNER_MARKER
 from airflow_provider_opsgenie_hb.plugins.heartbeats_page import declared, overview
 from airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared import DagFolderCache
 from airflow_provider_opsgenie_hb.plugins.heartbeats_page.overview import (
@@ -178,7 +179,7 @@ NEXT_RUN_AND_OTHERS = """
     from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
     START = pendulum.datetime(2026, 1, 1, tz="UTC")
-    for dag_id, schedule in [("nr_weekdays", "30 6 * * 1-5"), ("nr_weekly", "0 8 * * 1")]:
+    for dag_id, schedule in [("nr_weekdays", "30 6 * * 1-5"), ("nr_weekly", "0 8 * * 1"), ("nr_theirs", "0 1 * * 1-5")]:
         with DAG(dag_id, schedule=schedule, start_date=START,
                  on_success_callback=send_opsgenie_heartbeat(interval="next_run")):
             pass
@@ -201,12 +202,16 @@ def test_next_run_heartbeats_and_heartbeats_that_are_not_this_deployments(
         ("nr_weekly", 2, [MARKER]),  # shorter than any weekly run sets: the schedule changed
         ("theirs", 25, ["managed-by-airflow:prod-us"]),
         ("by_hand", 25, []),
+        ("nr_theirs", 49, ["managed-by-airflow:prod-us"]),  # its interval set by prod-us's runs
+        ("old_orphan", 25, [LEGACY_OWNER_MARKER]),  # an earlier release's: which deployment's, nobody knows
     ]:
         client.create_heartbeat(name=name, interval=hours, interval_unit="hours", alert_tags=tags)
     shown = OverviewSource(DagFolderCache(str(tmp_path))).overview()
     assert shown.problems == []  # the declarations of next_run DAGs cross from the child process
     rows = {row.name: row for row in shown.rows}
-    assert {name: row.dag_ids for name, row in rows.items()} == {name: (name,) for name in rows}
+    assert {name: row.dag_ids for name, row in rows.items() if name != "old_orphan"} == {
+        name: (name,) for name in rows if name != "old_orphan"
+    }
 
     weekdays = rows["nr_weekdays"]
     assert (weekdays.drifted, [d.field for d in weekdays.drift() if d.differs]) == (False, [])
@@ -218,10 +223,13 @@ def test_next_run_heartbeats_and_heartbeats_that_are_not_this_deployments(
     assert weekly.allows("ensure")
     assert [(d.field, d.declared, d.current) for d in weekly.drift() if d.differs] == [("interval", 169, 2)]
 
-    for name in ("theirs", "by_hand"):
+    for name in ("theirs", "by_hand", "nr_theirs", "old_orphan"):
         row = rows[name]
         assert [a for a in ("ping", "disable", "enable", "ensure") if row.allows(a)] == ["ping"], name
         assert row.refusal("disable") == NOT_MANAGED
+    assert rows["theirs"].refusal("ensure") == NOT_MANAGED
+    assert rows["old_orphan"].orphaned
+    assert "interval" not in [d.field for d in rows["nr_theirs"].drift() if d.differs]  # the runs', even there
 
 
 def test_a_server_that_trickles_holds_a_view_no_longer_than_the_page_waits(
@@ -230,6 +238,7 @@ def test_a_server_that_trickles_holds_a_view_no_longer_than_the_page_waits(
     """Headers a byte at a time stay within each read's timeout: the list call outlasts its budget,
     but the views answer after ANSWER_WAIT with a banner, and make no call of their own."""
     monkeypatch.setattr(overview, "ANSWER_WAIT", 0.5)
+    monkeypatch.setattr(overview, "STUCK_AFTER", 60.0)
     connections: list[socket.socket] = []
 
     def counted(conn: socket.socket, stop: threading.Event) -> None:
@@ -248,6 +257,9 @@ def test_a_server_that_trickles_holds_a_view_no_longer_than_the_page_waits(
             assert "no answer within 0.5s (still waiting)" in str(state.error)
             assert state.heartbeats is None
         assert len(connections) == 1  # one list call in flight, waited for, not repeated
+        monkeypatch.setattr(overview, "STUCK_AFTER", 0.0)
+        cache.state(ttl=60)
+        assert len(connections) == 2  # one stuck too long is left to its connection: a new call
     finally:
         next(server, None)
 

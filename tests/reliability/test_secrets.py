@@ -129,10 +129,12 @@ def _echo_authorization(conn: Any, stop: Any) -> None:
         for line in request.split(b"\r\n")
         if line.lower().startswith(b"authorization:")
     )
-    body = json.dumps({"message": f"Key invalid: {header}", "errors": {"authorization": header}}).encode()
+    body = json.dumps(
+        {"message": f"Key invalid: {header}", "errors": {"authorization": header}, "requestId": header}
+    ).encode()
     conn.sendall(
         f"HTTP/1.1 401 Refused {header}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n".encode()
+        f"X-Request-ID: {header}\r\nConnection: close\r\n\r\n".encode()
         + body
     )
 
@@ -156,9 +158,20 @@ def test_a_server_that_echoes_the_key_does_not_put_it_in_the_error() -> None:
         for client, secrets in clients:
             with pytest.raises(HeartbeatError) as err:
                 client.list_heartbeats()
-            shown = [str(err.value), repr(err.value), repr(err.value.__dict__)]
+            shown = [str(err.value), repr(err.value), repr(err.value.__dict__), str(err.value.request_id)]
             assert err.value.status == 401
             assert "Key invalid: " in str(err.value)  # the server's own words are kept
             assert [secret for secret in secrets for text in shown if secret in text] == []
     finally:
         next(servers, None)
+
+
+@pytest.mark.airflow_free
+def test_a_pasted_key_with_a_line_break_is_used_without_it_and_never_shown(keyed_emulator: EmulatorHandle) -> None:
+    from airflow_provider_opsgenie_hb.client import HeartbeatClient
+
+    assert HeartbeatClient(f" {KEY}\n", keyed_emulator.url).ping_heartbeat("any").request_id  # the key as meant
+    with pytest.raises(HeartbeatError) as err:
+        HeartbeatClient(f"{KEY[:6]}\n{KEY[6:]}", keyed_emulator.url)
+    assert err.value.errors == {"api_key": "must not contain whitespace or control characters"}
+    assert KEY[:6] not in str(err.value)

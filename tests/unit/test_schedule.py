@@ -402,3 +402,18 @@ def test_next_run_on_delta_schedules_follows_the_run_as_the_scheduler_does(
     assert found.next_run_after == after.run_after
     assert found.sets_interval
     assert found.interval.seconds == int((after.run_after - info.run_after).total_seconds()) + 3600
+
+
+def test_the_shortest_interval_of_a_schedule_is_walked_once_for_many_dags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sync and the Heartbeats page read whole folders: DAGs on one schedule share its walk."""
+    walks: list[object] = []
+    probe = schedule._Walk.probe
+    monkeypatch.setattr(schedule._Walk, "probe", lambda self, *a, **k: walks.append(self) or probe(self, *a, **k))
+    monkeypatch.setattr(schedule, "_SHORTEST_GAPS", {})
+    start = pendulum.datetime(2026, 1, 1, tz="UTC")
+    weekdays = [DAG(f"d{i}", schedule="30 6 * * 1-5", start_date=start) for i in range(50)]
+    shown = {str(schedule.shortest_interval(dag)) for dag in weekdays}
+    assert (shown, len(walks)) == ({"25 hours"}, 1)
+    berlin = DAG("berlin", schedule="30 6 * * 1-5", start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Berlin"))
+    assert str(schedule.shortest_interval(berlin)) == "25 hours"
+    assert len(walks) == 2  # another time zone is another schedule

@@ -177,6 +177,7 @@ def test_an_interval_the_runs_set_is_not_drift() -> None:
     """interval="next_run": sync leaves the interval to the runs (compare_interval False), and so does the tab."""
     held = heartbeat(interval=1, interval_unit="hours", alert_priority="P3")
     wanted = declared("unchanged", interval=73, alert_priority="P3", compare_interval=False)
+    wanted.runs_set_interval = True
     assert [(d.field, d.differs) for d in row(held, wanted).drift()] == [
         ("interval", False),
         ("interval_unit", False),

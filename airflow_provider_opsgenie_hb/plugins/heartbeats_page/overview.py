@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsgenie_hb.client import JsmHeartbeatClient
-from airflow_provider_opsgenie_hb.declaration import DEFAULT_CONN_ID, conf_seconds, deployment, listener_settings
+from airflow_provider_opsgenie_hb.declaration import (
+    DEFAULT_CONN_ID,
+    conf_seconds,
+    deployment,
+    listener_settings,
+    owner_marker,
+)
 from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatTimeoutError
 from airflow_provider_opsgenie_hb.models import CONFIG_FIELDS, Heartbeat
 from airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared import DagFolder, DagFolderCache
@@ -34,6 +40,8 @@ CALL_BUDGET = 5.0
 #: seconds a request of the page waits for OpsGenie (a server that trickles its answer can
 #: outlast CALL_BUDGET) before it answers without it
 ANSWER_WAIT = CALL_BUDGET + 1.0
+#: seconds after which a list call still under way is given up for a new one
+STUCK_AFTER = 10 * CALL_BUDGET
 #: the order of the page: expired first
 STATUSES = ("expired", "missing", "unknown", "ok", "disabled")
 ACTIONS = ("ping", "disable", "enable", "ensure")
@@ -118,8 +126,10 @@ class HeartbeatRow:
         if self.heartbeat is None:
             return [FieldDrift(key, value, None, True) for key, value in declared.items()]
         differing = self.heartbeat.differences(declared)
-        if self.declaration is not None and not self.declaration.fields.get("compare_interval", True):
-            # interval="next_run": the runs set the interval; sync and ensure leave it alone
+        runs_set = self.declaration is not None and self.declaration.runs_set_interval
+        # interval="next_run": the runs set the interval; sync and ensure leave it alone (unless it
+        # is shorter than any the schedule's runs set: then sync's comparison says compare_interval)
+        if runs_set and not self.declaration.fields.get("compare_interval", False):  # type: ignore[union-attr]
             differing = {k: v for k, v in differing.items() if k not in ("interval", "interval_unit")}
         current = self.heartbeat.to_dict()
         return [FieldDrift(key, value, current.get(key), key in differing) for key, value in declared.items()]
@@ -147,6 +157,8 @@ class HeartbeatRow:
         if action == "ensure":
             if self.declaration is not None and self.declaration.action in ("create", "update"):
                 return None
+            if self.declaration is not None and self.declaration.action == "conflict":
+                return NOT_MANAGED
             return "it is in line with its declaration" if self.heartbeat else "it has no declaration to ensure"
         if self.heartbeat is None:
             return "it does not exist"
@@ -211,13 +223,24 @@ class ConnectionCache:
         self._state = ConnectionState(conn_id, "", None, None)
         self._checked: float | None = None
         self._listing: Call[None] | None = None
+        self._listing_token = object()
+        self._listing_since = 0.0
         #: counts the actions: a list call that started before one does not count as fresh
         self._generation = 0
 
     def state(self, ttl: float) -> ConnectionState:
         with self._lock:
-            if self._listing is None and (self._checked is None or time.monotonic() - self._checked >= ttl):
-                self._listing = Call(functools.partial(self._list, self._generation), f"list-{self.conn_id}")
+            now = time.monotonic()
+            stuck = self._listing is not None and now - self._listing_since > STUCK_AFTER
+            if stuck or (self._listing is None and (self._checked is None or now - self._checked >= ttl)):
+                # A call stuck on a connection that still trickles is left to it: a new one may
+                # find the server well again.
+                token = object()
+                self._listing, self._listing_token, self._listing_since = (
+                    Call(functools.partial(self._list, self._generation, token), f"list-{self.conn_id}"),
+                    token,
+                    now,
+                )
             listing = self._listing
         if listing is not None and not listing.wait(ANSWER_WAIT):
             slow = HeartbeatTimeoutError(
@@ -248,7 +271,7 @@ class ConnectionCache:
             self._hook = hook
         return self._hook
 
-    def _list(self, generation: int) -> None:
+    def _list(self, generation: int, token: object) -> None:
         """One list call (in the :class:`Call`'s thread), then its outcome as the state."""
         try:
             with self._lock:
@@ -266,7 +289,8 @@ class ConnectionCache:
                 )
         finally:
             with self._lock:
-                self._listing = None
+                if token is self._listing_token:
+                    self._listing = None
                 if generation == self._generation:
                     self._checked = time.monotonic()
 
@@ -329,7 +353,11 @@ def _rows(
         orphaned = item.action == "orphaned"
         heartbeat = existing.get(item.name)
         notes = [note for note in (item.reason, *item.notes) if note]
-        managed = heartbeat is not None and ownership.owns(heartbeat)
+        # An orphan is managed here with this deployment's own marker only: the marker of earlier
+        # releases names no deployment (sync never prunes such an orphan either).
+        managed = heartbeat is not None and (
+            owner_marker(ownership.deployment) in heartbeat.alert_tags if orphaned else ownership.owns(heartbeat)
+        )
         if heartbeat is not None and not managed and item.action != "conflict":  # a conflict says so already
             notes.append(NOT_MANAGED)
         rows[item.name] = HeartbeatRow(
