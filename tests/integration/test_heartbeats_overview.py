@@ -283,3 +283,23 @@ def test_a_dag_file_that_hangs_holds_a_view_no_longer_than_the_page_waits(
     monkeypatch.setattr(declared, "FIRST_READ_WAIT", 120.0)
     folder, problem = cache.read(ttl=0)  # waits for the read under way, not a second one
     assert (problem, folder.dag_ids if folder else None) == (None, ("slow",))
+
+
+def test_a_read_that_fails_unexpectedly_is_reported_and_the_next_change_is_read(
+    tmp_path: Path, opsgenie_heartbeat_conn: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "one.py").write_text(_tagged_dag("one"))
+    cache = DagFolderCache(str(tmp_path))
+    real = declared.read_in_child
+
+    def no_scratch_space(folder: str, timeout: float) -> declared.DagFolder:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(declared, "read_in_child", no_scratch_space)
+    folder, problem = cache.read(ttl=0)
+    assert folder is None
+    assert problem == f"reading the DAG files in {tmp_path} failed: OSError: [Errno 28] No space left on device"
+    monkeypatch.setattr(declared, "read_in_child", real)
+    (tmp_path / "one.py").write_text(_tagged_dag("one") + _tagged_dag("two"))
+    folder, problem = cache.read(ttl=0)
+    assert (problem, folder.dag_ids if folder else None) == (None, ("one", "two"))

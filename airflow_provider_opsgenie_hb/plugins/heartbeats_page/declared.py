@@ -165,6 +165,8 @@ class DagFolderCache:
             read, error = read_in_child(self.folder, READ_TIMEOUT), None
         except DagFolderError as exc:
             read, error = None, str(exc)
+        except Exception as exc:  # its output unreadable, no scratch space, ...: never the end of reading
+            read, error = None, f"reading the DAG files in {self.folder} failed: {type(exc).__name__}: {exc}"
         with self._lock:
             if read is not None:
                 self._read = read
