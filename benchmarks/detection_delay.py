@@ -32,7 +32,7 @@ import pendulum
 import requests
 import time_machine
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle, emulator_process
+from opsgenie_heartbeat_emulator import EmulatorHandle, emulator_process
 
 YEAR_START = pendulum.datetime(2025, 1, 1, tz="UTC")
 YEAR_END = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -89,7 +89,7 @@ def year_of_runs(timetable: Any) -> list[pendulum.DateTime]:
     """Every run Airflow's timetable schedules in the year, plus the first one after it."""
     from airflow.timetables.base import DataInterval, TimeRestriction
 
-    from airflow_provider_opsgenie_hb.schedule import scheduler_timetable
+    from airflow_provider_opsgenie_hb.core.schedule import scheduler_timetable
 
     core = scheduler_timetable(timetable)
     restriction = TimeRestriction(earliest=YEAR_START, latest=None, catchup=True)
@@ -137,9 +137,9 @@ def simulate(
     """``main_line`` holds the DAG that never misses a run; ``missed_runs`` one heartbeat per missed run."""
     from airflow.sdk import DAG
 
-    from airflow_provider_opsgenie_hb.client import HeartbeatClient
+    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
+    from airflow_provider_opsgenie_hb.core.schedule import _example_timetable, interval_for_dag, interval_until_next_run
     from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
-    from airflow_provider_opsgenie_hb.schedule import _example_timetable, interval_for_dag, interval_until_next_run
 
     dag = DAG(
         f"bench_{abs(hash((schedule, zone)))}", schedule=_example_timetable(schedule, zone), start_date=YEAR_START

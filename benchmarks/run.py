@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle, emulator_process
+from opsgenie_heartbeat_emulator import EmulatorHandle, emulator_process
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -354,7 +354,7 @@ def interval_derivation(emulator: EmulatorHandle, repeats: int = 3) -> dict[str,
     from airflow.timetables.base import TimeRestriction
     from schedule_corpus import NOW, corpus
 
-    from airflow_provider_opsgenie_hb import schedule
+    from airflow_provider_opsgenie_hb.core import schedule
 
     def derive(entry: Any) -> float:
         schedule._GAPS.clear()  # no cached answers
@@ -397,8 +397,9 @@ def write_dag_folder(folder: Path, count: int = 1000) -> None:
 def sync_1000_dags(emulator: EmulatorHandle, repeats: int = 3) -> dict[str, Any]:
     """``sync_heartbeats`` over 1,000 generated DAGs (creating their heartbeats on the emulator),
     next to the DagBag parse of the same folder that it starts with."""
-    from airflow_provider_opsgenie_hb import schedule, sync
-    from airflow_provider_opsgenie_hb.sync import load_dags, sync_heartbeats
+    from airflow_provider_opsgenie_hb.core import reconcile as sync
+    from airflow_provider_opsgenie_hb.core import schedule
+    from airflow_provider_opsgenie_hb.core.reconcile import load_dags, sync_heartbeats
 
     os.environ["AIRFLOW_CONN_BENCH"] = emulator.connection_json()
     spent = {"derive": 0.0, "apply": 0.0}
@@ -524,8 +525,8 @@ def page_api_server(emulator: EmulatorHandle, dags_folder: Path) -> Iterator[tup
 def ui_page(emulator: EmulatorHandle, views: int = 20) -> dict[str, Any]:
     """The Heartbeats page of 1,000 heartbeats declared by 1,000 DAGs, served by a real API server that
     lists OpsGenie on every view (``ui_cache_seconds = 0``, the slowest case), next to the bare list call."""
-    from airflow_provider_opsgenie_hb.client import HeartbeatClient
-    from airflow_provider_opsgenie_hb.sync import sync_heartbeats
+    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
+    from airflow_provider_opsgenie_hb.core.reconcile import sync_heartbeats
 
     os.environ["AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT"] = emulator.connection_json()
     client = HeartbeatClient(emulator.api_key, emulator.url)
@@ -577,7 +578,7 @@ def main() -> None:
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="opsgenie-hb-bench-"))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     # Retries under the rate limit are expected here; keep the table readable.
-    logging.getLogger("airflow_provider_opsgenie_hb.client").setLevel(logging.WARNING)
+    logging.getLogger("airflow_provider_opsgenie_hb.api.client").setLevel(logging.WARNING)
     api_key = "bench-" + secrets.token_hex(8)
     only = set(sys.argv[1:])
     # A partial run (figures named on the command line) updates those figures only.

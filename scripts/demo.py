@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from airflow_provider_opsgenie_hb.emulator import emulator_process
+from opsgenie_heartbeat_emulator import emulator_process
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".demo"

@@ -31,11 +31,8 @@ os.environ.pop("AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT", None)
 import pytest  # noqa: E402
 from packaging.version import Version  # noqa: E402
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle  # noqa: E402
-from airflow_provider_opsgenie_hb.emulator.control import start_emulator_cli as start_emulator_process  # noqa: E402
-
-pytest_plugins = ["airflow_provider_opsgenie_hb.emulator.pytest_plugin"]
-
+from opsgenie_heartbeat_emulator import EmulatorHandle  # noqa: E402
+from opsgenie_heartbeat_emulator.control import start_emulator_cli as start_emulator_process  # noqa: E402
 
 AIRFLOW_VERSION = Version(importlib.metadata.version("apache-airflow"))
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from airflow_provider_opsgenie_hb.client import HeartbeatClient
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 MARKER = "managed-by-airflow:default"
 OTHER_CONN = "page_other_account"

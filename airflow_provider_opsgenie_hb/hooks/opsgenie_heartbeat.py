@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret
 
-from airflow_provider_opsgenie_hb.client import (
+from airflow_provider_opsgenie_hb.api.client import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_TIME_BUDGET,
@@ -22,11 +22,11 @@ from airflow_provider_opsgenie_hb.client import (
     JsmHeartbeatClient,
     resolve_base_url,
 )
-from airflow_provider_opsgenie_hb.compat import with_legacy_connection_form
-from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatForbiddenError, HeartbeatValidationError
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatError, HeartbeatForbiddenError, HeartbeatValidationError
+from airflow_provider_opsgenie_hb.version_compat import with_legacy_connection_form
 
 if TYPE_CHECKING:
-    from airflow_provider_opsgenie_hb.models import Heartbeat
+    from airflow_provider_opsgenie_hb.api.schema import Heartbeat
 
 _AIRFLOW_ERRORS: dict[type[HeartbeatError], type[HeartbeatError]] = {}
 

@@ -26,8 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseNotifier
 
-from airflow_provider_opsgenie_hb import record
-from airflow_provider_opsgenie_hb.declaration import (
+from airflow_provider_opsgenie_hb.api.errors import (
+    HeartbeatError,
+    HeartbeatForbiddenError,
+    HeartbeatNotFoundError,
+    HeartbeatTimeoutError,
+    HeartbeatValidationError,
+)
+from airflow_provider_opsgenie_hb.api.schema import check_fields, is_template
+from airflow_provider_opsgenie_hb.core import record
+from airflow_provider_opsgenie_hb.core.declaration import (
     DEFAULT_CONN_ID,
     DEFAULT_NAME_TEMPLATE,
     DEFAULT_RUN_TYPES,
@@ -38,21 +46,13 @@ from airflow_provider_opsgenie_hb.declaration import (
     check_run_types,
     owner_marker,
 )
-from airflow_provider_opsgenie_hb.errors import (
-    HeartbeatError,
-    HeartbeatForbiddenError,
-    HeartbeatNotFoundError,
-    HeartbeatTimeoutError,
-    HeartbeatValidationError,
-)
-from airflow_provider_opsgenie_hb.models import check_fields, is_template
-from airflow_provider_opsgenie_hb.schedule import ScheduleIntervalError
+from airflow_provider_opsgenie_hb.core.schedule import ScheduleIntervalError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_opsgenie_hb.core.schedule import NextRun
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
-    from airflow_provider_opsgenie_hb.schedule import NextRun
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         DAG's schedule (longest gap between runs plus ``grace``). ``"next_run"``: every run
         sets the interval to the time until the next scheduled run plus ``grace`` (a PATCH
         before the ping, only when it changes), so a missed run alerts within the grace
-        whatever the gap before it; see :mod:`airflow_provider_opsgenie_hb.next_run`.
+        whatever the gap before it; see :mod:`airflow_provider_opsgenie_hb.core.next_run`.
     :param interval_unit: ``minutes``, ``hours`` or ``days``, with a numeric ``interval``.
     :param grace: extra time allowed on top of the derived interval (default: one more
         interval, at most an hour).
@@ -331,7 +331,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
                     if wanted is None:
                         ping()
                     else:
-                        from airflow_provider_opsgenie_hb.next_run import ping_and_set_interval
+                        from airflow_provider_opsgenie_hb.core.next_run import ping_and_set_interval
 
                         left = self.deadline * (1 - _REPORT_MARGIN) - (time.monotonic() - started)
                         outcome = ping_and_set_interval(hook, scope, wanted, ping, patch_seconds=left / 2)
@@ -368,7 +368,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         """``interval="next_run"``: the interval from this run to the next (or why there is none)."""
         if self.interval != NEXT_RUN or dag is None:
             return None, None
-        from airflow_provider_opsgenie_hb.next_run import next_run_of
+        from airflow_provider_opsgenie_hb.core.next_run import next_run_of
 
         try:
             return next_run_of(dag, dag_run, grace=self.grace), None
@@ -409,7 +409,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             interval = f"{fields['interval']} {fields['interval_unit']}"
             log.info("OpsGenie heartbeat %r %s (interval %s)", name, result.action, interval)
         if result.action == "created" and exact is not None:
-            from airflow_provider_opsgenie_hb.next_run import remember_interval
+            from airflow_provider_opsgenie_hb.core.next_run import remember_interval
 
             remember_interval(scope, exact)
         if result.action == "created" or not pinged:  # the first ping reached no heartbeat

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_opsgenie_hb.errors import HeartbeatForbiddenError, HeartbeatNotFoundError
-from airflow_provider_opsgenie_hb.models import CONFIG_FIELDS, REQUIRED_ON_CREATE, check_fields
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatForbiddenError, HeartbeatNotFoundError
+from airflow_provider_opsgenie_hb.api.schema import CONFIG_FIELDS, REQUIRED_ON_CREATE, check_fields
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -151,7 +151,7 @@ class OpsgenieEnsureHeartbeatOperator(_ConfiguredHeartbeatOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         fields = self.fields()
         if fields["interval"] is None:
-            from airflow_provider_opsgenie_hb.schedule import interval_for_dag
+            from airflow_provider_opsgenie_hb.core.schedule import interval_for_dag
 
             derived = interval_for_dag(context["dag"])
             fields.update(interval=derived.interval, interval_unit=derived.interval_unit)
@@ -335,8 +335,8 @@ class OpsgenieSyncHeartbeatsOperator(_ConnectionOperator):
     def execute(self, context: Context) -> dict[str, list[str]]:
         from airflow.providers.common.compat.sdk import conf
 
-        from airflow_provider_opsgenie_hb.airflow_api import paused_from_api
-        from airflow_provider_opsgenie_hb.sync import sync_heartbeats
+        from airflow_provider_opsgenie_hb.core.paused import paused_from_api
+        from airflow_provider_opsgenie_hb.core.reconcile import sync_heartbeats
 
         folder = self.dags_folder or conf.get("core", "dags_folder")
         plan = sync_heartbeats(

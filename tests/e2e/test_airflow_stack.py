@@ -18,7 +18,7 @@ from airflow_components import AirflowStack, new_stack, running, wait_for
 from conftest import AIRFLOW_VERSION
 from packaging.version import Version
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 pytestmark = pytest.mark.e2e
 
@@ -160,7 +160,7 @@ def test_dag_processor_pings_the_heartbeat_after_a_triggered_run(
 def test_a_shared_notifier_pings_each_dags_own_heartbeat_one_request_per_run(
     airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle
 ) -> None:
-    from airflow_provider_opsgenie_hb.client import HeartbeatClient
+    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 
     opsgenie_emulator_server.reset()
     HeartbeatClient(opsgenie_emulator_server.api_key, opsgenie_emulator_server.url).create_heartbeat(

@@ -25,7 +25,7 @@ from conftest import AIRFLOW_VERSION
 from packaging.version import Version
 from page_scenario import DEFAULT_ROWS, MARKER, seed_heartbeats, write_dag_files
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 pytestmark = [
     pytest.mark.ui_server,

@@ -23,9 +23,9 @@ import time_machine
 from conftest import DAGS_FOLDER, our_warnings
 from faulty_servers import MODES, faulty_server
 
-from airflow_provider_opsgenie_hb import record
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from airflow_provider_opsgenie_hb.core import record
 from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 SHARED_NOTIFIER_FILE = """
 import pendulum
@@ -155,7 +155,7 @@ def test_the_callback_returns_within_its_deadline_whatever_the_server_does(
 def test_raise_on_error_raises_the_deadline_too(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.sdk import DAG
 
-    from airflow_provider_opsgenie_hb.errors import HeartbeatTimeoutError
+    from airflow_provider_opsgenie_hb.api.errors import HeartbeatTimeoutError
 
     with faulty_server("black_hole") as url:
         conn = {"conn_type": "opsgenie_heartbeat", "host": url, "password": "k" * 32}
@@ -261,7 +261,7 @@ def run_in_fresh_process(opsgenie_emulator: EmulatorHandle) -> Callable[[str, st
 def test_steady_state_is_one_request_per_run_in_fresh_processes(
     opsgenie_emulator: EmulatorHandle, heartbeat_record_dir: Path, run_in_fresh_process: Callable[..., None]
 ) -> None:
-    from airflow_provider_opsgenie_hb.client import HeartbeatClient
+    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 
     HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url).create_heartbeat(
         name="fresh_plain", interval=1, interval_unit="hours"
@@ -306,7 +306,7 @@ def test_a_task_level_notifier_pings_only_when_the_last_task_succeeds(
 
 
 def test_the_record_tells_accounts_behind_one_url_apart_and_holds_no_key() -> None:
-    from airflow_provider_opsgenie_hb.client import HeartbeatClient
+    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 
     url = "http://127.0.0.1:9"
     first = HeartbeatClient("first-account-key", url).account_fingerprint()

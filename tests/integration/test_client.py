@@ -13,9 +13,8 @@ import pendulum
 import pytest
 import requests
 
-from airflow_provider_opsgenie_hb.client import HeartbeatClient, HeartbeatStatus, resolve_base_url
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
-from airflow_provider_opsgenie_hb.errors import (
+from airflow_provider_opsgenie_hb.api.client import HeartbeatClient, HeartbeatStatus, resolve_base_url
+from airflow_provider_opsgenie_hb.api.errors import (
     HeartbeatAlreadyExistsError,
     HeartbeatConnectionError,
     HeartbeatError,
@@ -29,7 +28,8 @@ from airflow_provider_opsgenie_hb.errors import (
     HeartbeatUnauthorizedError,
     HeartbeatValidationError,
 )
-from airflow_provider_opsgenie_hb.models import Heartbeat
+from airflow_provider_opsgenie_hb.api.schema import Heartbeat
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 StartCli = Callable[[str, Path], tuple[subprocess.Popen[str], str]]
 

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_opsgenie_hb.client import JsmHeartbeatClient
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
-from airflow_provider_opsgenie_hb.errors import (
+from airflow_provider_opsgenie_hb.api.client import JsmHeartbeatClient
+from airflow_provider_opsgenie_hb.api.errors import (
     HeartbeatNotFoundError,
     HeartbeatUnauthorizedError,
     HeartbeatUnsupportedError,
     HeartbeatValidationError,
 )
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "jsm-ops-heartbeats-openapi.json"
 CLOUD = "cloud-1"

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_opsgenie_hb.client import HeartbeatClient
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
-from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
-from airflow_provider_opsgenie_hb.models import API_FIELD_NAMES, to_api_fields
+from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatValidationError
+from airflow_provider_opsgenie_hb.api.schema import API_FIELD_NAMES, to_api_fields
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 BASE = {"name": "rules", "interval": 1, "interval_unit": "hours", "enabled": True}
 _SNAKE = {camel: snake for snake, camel in API_FIELD_NAMES.items()}
@@ -181,7 +181,7 @@ def test_the_emulator_refuses_what_the_reference_says_opsgenie_refuses(opsgenie_
 def test_the_emulator_imports_nothing_from_the_client_side() -> None:
     """It speaks only HTTP: its modules import the standard library, requests/pytest for the
     test fixtures, and each other."""
-    import airflow_provider_opsgenie_hb.emulator as emulator
+    import opsgenie_heartbeat_emulator as emulator
 
     folder = Path(emulator.__file__).parent
     for path in sorted(folder.glob("*.py")):
@@ -194,4 +194,4 @@ def test_the_emulator_imports_nothing_from_the_client_side() -> None:
                 continue
             for name in names:
                 if name.startswith("airflow_provider_opsgenie_hb"):
-                    assert name.startswith("airflow_provider_opsgenie_hb.emulator"), f"{path.name} imports {name}"
+                    assert name.startswith("opsgenie_heartbeat_emulator"), f"{path.name} imports {name}"

@@ -12,19 +12,19 @@ import pytest
 from faulty_servers import serve, trickle_headers
 from page_scenario import DEFAULT_ROWS, MARKER, OTHER_CONN, seed_heartbeats, write_dag_files
 
-from airflow_provider_opsgenie_hb.client import HeartbeatClient
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
-from airflow_provider_opsgenie_hb.errors import HeartbeatTimeoutError
+from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatTimeoutError
+from airflow_provider_opsgenie_hb.api.schema import LEGACY_OWNER_MARKER
 from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
-from airflow_provider_opsgenie_hb.models import LEGACY_OWNER_MARKER
-from airflow_provider_opsgenie_hb.plugins.heartbeats_page import declared, overview
-from airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared import DagFolderCache
-from airflow_provider_opsgenie_hb.plugins.heartbeats_page.overview import (
+from airflow_provider_opsgenie_hb.ui import declared, overview
+from airflow_provider_opsgenie_hb.ui.declared import DagFolderCache
+from airflow_provider_opsgenie_hb.ui.overview import (
     NOT_MANAGED,
     ConnectionCache,
     Overview,
     OverviewSource,
 )
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ import pytest
 from conftest import AIRFLOW_VERSION, Backend
 from packaging.version import Version
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
-from airflow_provider_opsgenie_hb.errors import HeartbeatNotFoundError, HeartbeatValidationError
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatNotFoundError, HeartbeatValidationError
 from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 CONN_ENV = "AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT"
 

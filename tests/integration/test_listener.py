@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
-from airflow_provider_opsgenie_hb.plugins import listener
-from airflow_provider_opsgenie_hb.plugins.listener import HeartbeatPinger
-from airflow_provider_opsgenie_hb.record import recent_pings
+from airflow_provider_opsgenie_hb.core.record import recent_pings
+from airflow_provider_opsgenie_hb.listeners import heartbeat as listener
+from airflow_provider_opsgenie_hb.listeners.heartbeat import HeartbeatPinger
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 
 def pings(emulator: EmulatorHandle) -> list[str]:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
 from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import pendulum
 import pytest
 import time_machine
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
-from airflow_provider_opsgenie_hb.plugins import listener
+from airflow_provider_opsgenie_hb.listeners import heartbeat as listener
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 WEEKDAYS = "30 6 * * 1-5"
 HOUR = 3600
@@ -92,7 +92,7 @@ def run_at(run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle)
 @pytest.fixture
 def weekday_heartbeat(opsgenie_heartbeat_conn: EmulatorHandle) -> EmulatorHandle:
     """A heartbeat made by sync or ensure: the schedule's longest gap plus grace (73 hours)."""
-    from airflow_provider_opsgenie_hb.client import HeartbeatClient
+    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 
     with (
         time_machine.travel(THURSDAY.subtract(days=1), tick=True),
@@ -174,7 +174,7 @@ def test_a_failed_patch_still_pings_and_says_it_may_alert_early(
 def test_sync_hides_no_missed_run_and_lengthens_only_after_a_schedule_change(
     run_at: Callable[..., list[str]], weekday_heartbeat: EmulatorHandle, tmp_path: Any
 ) -> None:
-    from airflow_provider_opsgenie_hb.sync import sync_heartbeats
+    from airflow_provider_opsgenie_hb.core.reconcile import sync_heartbeats
 
     emulator = weekday_heartbeat
     (tmp_path / "weekdays.py").write_text(WEEKDAY_DAG)
@@ -244,7 +244,7 @@ def test_ensure_creates_the_heartbeat_with_the_interval_to_the_next_run(
 def test_a_heartbeat_deleted_by_hand_is_recreated_by_the_next_run_not_a_day_later(
     run_at: Callable[..., list[str]], opsgenie_heartbeat_conn: EmulatorHandle
 ) -> None:
-    from airflow_provider_opsgenie_hb.client import HeartbeatClient
+    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 
     emulator = opsgenie_heartbeat_conn
     source = NEXT_RUN_DAG.format(dag_id="weekdays", schedule=WEEKDAYS, extra=", ensure=True")
@@ -274,7 +274,7 @@ def test_without_ensure_a_missing_heartbeat_is_named_and_the_ping_still_goes(
     ],
 )
 def test_bad_next_run_arguments_are_refused_when_the_dag_is_parsed(kwargs: dict[str, Any], field: str) -> None:
-    from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
+    from airflow_provider_opsgenie_hb.api.errors import HeartbeatValidationError
     from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
     with pytest.raises(HeartbeatValidationError) as refused:
@@ -328,8 +328,8 @@ def test_a_typo_in_interval_mode_falls_back_and_still_pings(
 
 
 def test_sync_leaves_the_interval_runs_set(opsgenie_heartbeat_conn: EmulatorHandle, tmp_path: Any) -> None:
-    from airflow_provider_opsgenie_hb.client import HeartbeatClient
-    from airflow_provider_opsgenie_hb.sync import sync_heartbeats
+    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
+    from airflow_provider_opsgenie_hb.core.reconcile import sync_heartbeats
 
     emulator = opsgenie_heartbeat_conn
     (tmp_path / "monthly.py").write_text(NEXT_RUN_DAG.format(dag_id="monthly", schedule="0 0 1 * *", extra=""))

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from conftest import Backend, our_warnings
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
-from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatValidationError
+from airflow_provider_opsgenie_hb.core.record import recent_pings
 from airflow_provider_opsgenie_hb.notifications.heartbeat import OpsgenieHeartbeatNotifier, send_opsgenie_heartbeat
-from airflow_provider_opsgenie_hb.record import recent_pings
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 DAG_SOURCE = """
 import pendulum

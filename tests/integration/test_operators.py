@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from conftest import Backend
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
-from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatValidationError
 from airflow_provider_opsgenie_hb.operators import heartbeat as operators
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -217,7 +217,7 @@ def test_lifecycle_example_dag_runs_end_to_end(opsgenie_emulator: EmulatorHandle
 
 
 def test_every_example_dag_imports_without_errors(airflow_db: str) -> None:
-    from airflow_provider_opsgenie_hb.compat import dag_bag
+    from airflow_provider_opsgenie_hb.version_compat import dag_bag
 
     bag = dag_bag(str(ROOT / "example_dags"))
     assert bag.import_errors == {}

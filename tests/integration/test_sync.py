@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from airflow_timetables import DAG_FILE_IMPORTS
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 MARKER = "managed-by-airflow:default"
 
@@ -162,7 +162,7 @@ def test_sync_creates_then_changes_nothing_then_follows_the_dags(
 def test_sync_from_python_and_as_an_operator(
     dags_folder: Path, run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle
 ) -> None:
-    from airflow_provider_opsgenie_hb.sync import sync_heartbeats
+    from airflow_provider_opsgenie_hb.core.reconcile import sync_heartbeats
 
     plan = sync_heartbeats(dags_folder, dry_run=True)
     assert plan.count("create") == 6

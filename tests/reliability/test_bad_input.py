@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from matrix import AWKWARD_NAMES, BAD_INPUTS, BadInput
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
-from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatValidationError
 from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 VALID = {"name": "nightly", "interval": 1, "interval_unit": "hours"}
 

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 import pytest
 from faulty_servers import LIST_BODY, accept_and_hang, never_answer, serve, trickle_body
 
-from airflow_provider_opsgenie_hb.client import HeartbeatClient
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
-from airflow_provider_opsgenie_hb.errors import HeartbeatTimeoutError
+from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatTimeoutError
 from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 DEADLINE = 1.5
 SLACK = 0.15  # thread scheduling and interpreter start-up of the error path, on a busy 2-core machine

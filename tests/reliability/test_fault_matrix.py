@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from matrix import FAULTS, METHODS, RECOVERED, Fault, fault_spec
 
-from airflow_provider_opsgenie_hb import errors
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle
+from airflow_provider_opsgenie_hb.api import errors
 from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+from opsgenie_heartbeat_emulator import EmulatorHandle
 
 TIME_BUDGET = 3.0
 UNRESOLVABLE = "opsgenie.unresolvable.invalid"

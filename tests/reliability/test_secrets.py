@@ -16,8 +16,8 @@ import pytest
 from conftest import AIRFLOW_VERSION
 from packaging.version import Version
 
-from airflow_provider_opsgenie_hb.emulator import EmulatorHandle, EmulatorServer
-from airflow_provider_opsgenie_hb.errors import HeartbeatError
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatError
+from opsgenie_heartbeat_emulator import EmulatorHandle, EmulatorServer
 
 KEY = "SeCrEt-OpsGenie-Key-7c1d5e"  # distinctive, so any leak is found by a plain search
 
@@ -143,7 +143,7 @@ def _echo_authorization(conn: Any, stop: Any) -> None:
 def test_a_server_that_echoes_the_key_does_not_put_it_in_the_error() -> None:
     from faulty_servers import serve
 
-    from airflow_provider_opsgenie_hb.client import HeartbeatClient, JsmHeartbeatClient
+    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient, JsmHeartbeatClient
 
     servers = serve(_echo_authorization)
     url = next(servers)
@@ -168,7 +168,7 @@ def test_a_server_that_echoes_the_key_does_not_put_it_in_the_error() -> None:
 
 @pytest.mark.airflow_free
 def test_a_pasted_key_with_a_line_break_is_used_without_it_and_never_shown(keyed_emulator: EmulatorHandle) -> None:
-    from airflow_provider_opsgenie_hb.client import HeartbeatClient
+    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 
     assert HeartbeatClient(f" {KEY}\n", keyed_emulator.url).ping_heartbeat("any").request_id  # the key as meant
     with pytest.raises(HeartbeatError) as err:

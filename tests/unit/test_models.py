@@ -7,7 +7,7 @@ from typing import Any
 import pendulum
 import pytest
 
-from airflow_provider_opsgenie_hb.models import Heartbeat, field_problems, to_api_fields
+from airflow_provider_opsgenie_hb.api.schema import Heartbeat, field_problems, to_api_fields
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from airflow_timetables import (
 from dateutil.relativedelta import relativedelta
 from schedule_corpus import Entry, corpus
 
-from airflow_provider_opsgenie_hb import schedule
-from airflow_provider_opsgenie_hb.schedule import (
+from airflow_provider_opsgenie_hb.core import schedule
+from airflow_provider_opsgenie_hb.core.schedule import (
     HeartbeatInterval,
     ScheduleIntervalError,
     interval_for_dag,

@@ -18,10 +18,10 @@ import pytest
 from conftest import AIRFLOW_VERSION
 from packaging.version import Version
 
-from airflow_provider_opsgenie_hb.models import Heartbeat
-from airflow_provider_opsgenie_hb.plugins.heartbeats_page.overview import STATUSES, HeartbeatRow
-from airflow_provider_opsgenie_hb.plugins.listener import OpsgenieHeartbeatPlugin
-from airflow_provider_opsgenie_hb.sync import PlanItem
+from airflow_provider_opsgenie_hb.api.schema import Heartbeat
+from airflow_provider_opsgenie_hb.core.reconcile import PlanItem
+from airflow_provider_opsgenie_hb.plugin import OpsgenieHeartbeatPlugin
+from airflow_provider_opsgenie_hb.ui.overview import STATUSES, HeartbeatRow
 
 SHOWS_PLUGIN_VIEWS = Version("3.1") <= AIRFLOW_VERSION
 
@@ -53,12 +53,10 @@ def test_airflow_loads_the_plugin_without_error() -> None:
     listed = next(line for line in result.stdout.splitlines() if line.startswith("[{"))  # after any log lines
     plugins = {p["name"]: p for p in json.loads(listed)}
     ours = plugins["opsgenie_heartbeat"]
-    assert ours["listeners"] == ["airflow_provider_opsgenie_hb.plugins.listener._Listener"]
+    assert ours["listeners"] == ["airflow_provider_opsgenie_hb.listeners.heartbeat._Listener"]
     if SHOWS_PLUGIN_VIEWS:
         assert [v["url_route"] for v in ours["external_views"]] == ["opsgenie-heartbeats", "opsgenie-heartbeat"]
-        assert [app["app"] for app in ours["fastapi_apps"]] == [
-            "airflow_provider_opsgenie_hb.plugins.heartbeats_page.HeartbeatsApp"
-        ]
+        assert [app["app"] for app in ours["fastapi_apps"]] == ["airflow_provider_opsgenie_hb.ui.HeartbeatsApp"]
     else:
         assert not ours.get("external_views")
         assert not ours.get("fastapi_apps")
@@ -71,19 +69,23 @@ def test_importing_the_plugin_stays_cheap() -> None:
         "import sys, json\n"
         "import airflow.providers.common.compat.sdk\n"
         "before = set(sys.modules)\n"
-        "import airflow_provider_opsgenie_hb.plugins.listener\n"
+        "import airflow_provider_opsgenie_hb.plugin\n"
         "print(json.dumps(sorted(set(sys.modules) - before)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     added = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(added) <= {
         "airflow_provider_opsgenie_hb",
-        "airflow_provider_opsgenie_hb.declaration",
-        "airflow_provider_opsgenie_hb.errors",
-        "airflow_provider_opsgenie_hb.models",
-        "airflow_provider_opsgenie_hb.plugins",
-        "airflow_provider_opsgenie_hb.plugins.heartbeats_page",
-        "airflow_provider_opsgenie_hb.plugins.listener",
+        "airflow_provider_opsgenie_hb.api",
+        "airflow_provider_opsgenie_hb.core",
+        "airflow_provider_opsgenie_hb.listeners",
+        "airflow_provider_opsgenie_hb.settings",
+        "airflow_provider_opsgenie_hb.core.declaration",
+        "airflow_provider_opsgenie_hb.api.errors",
+        "airflow_provider_opsgenie_hb.api.schema",
+        "airflow_provider_opsgenie_hb.plugin",
+        "airflow_provider_opsgenie_hb.ui",
+        "airflow_provider_opsgenie_hb.listeners.heartbeat",
     }, added
 
 

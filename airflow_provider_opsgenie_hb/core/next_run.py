@@ -29,9 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsgenie_hb import record
-from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatNotFoundError
-from airflow_provider_opsgenie_hb.schedule import NextRun, interval_until_next_run
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatError, HeartbeatNotFoundError
+from airflow_provider_opsgenie_hb.core import record
+from airflow_provider_opsgenie_hb.core.schedule import NextRun, interval_until_next_run
 
 if TYPE_CHECKING:
     import datetime

@@ -29,11 +29,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from airflow_provider_opsgenie_hb.declaration import owner_marker
-from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatTimeoutError
-from airflow_provider_opsgenie_hb.plugins.heartbeats_page import URL_PREFIX
-from airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared import DagFolderCache
-from airflow_provider_opsgenie_hb.plugins.heartbeats_page.overview import (
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatError, HeartbeatTimeoutError
+from airflow_provider_opsgenie_hb.core.declaration import owner_marker
+from airflow_provider_opsgenie_hb.core.record import recent_pings, record_ping
+from airflow_provider_opsgenie_hb.ui import URL_PREFIX
+from airflow_provider_opsgenie_hb.ui.declared import DagFolderCache
+from airflow_provider_opsgenie_hb.ui.overview import (
     ACTIONS,
     ANSWER_WAIT,
     STATUSES,
@@ -43,8 +44,7 @@ from airflow_provider_opsgenie_hb.plugins.heartbeats_page.overview import (
     OverviewSource,
     cache_seconds,
 )
-from airflow_provider_opsgenie_hb.plugins.heartbeats_page.waiting import Call
-from airflow_provider_opsgenie_hb.record import recent_pings, record_ping
+from airflow_provider_opsgenie_hb.ui.waiting import Call
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -103,7 +103,7 @@ class HeartbeatsPage:
     def __init__(self, source: OverviewSource) -> None:
         self.source = source
         self.templates = Environment(
-            loader=PackageLoader("airflow_provider_opsgenie_hb.plugins.heartbeats_page", "templates"),
+            loader=PackageLoader("airflow_provider_opsgenie_hb.ui", "templates"),
             autoescape=select_autoescape(default=True),
             trim_blocks=True,
             lstrip_blocks=True,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_provider_opsgenie_hb.models import Heartbeat
+    from airflow_provider_opsgenie_hb.api.schema import Heartbeat
 
 
 class HeartbeatError(Exception):

@@ -101,7 +101,7 @@ def start_emulator_cli(
 
     The caller stops the process (``terminate()``, or ``kill()`` to test ``--state``).
     """
-    command = [sys.executable, "-m", "airflow_provider_opsgenie_hb.emulator", "--port", str(port), "--api-key", api_key]
+    command = [sys.executable, "-m", "opsgenie_heartbeat_emulator", "--port", str(port), "--api-key", api_key]
     if ping_only_key:
         command += ["--ping-only-key", ping_only_key]
     if state_file:

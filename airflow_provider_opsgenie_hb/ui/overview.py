@@ -2,7 +2,7 @@
 
 Each connection's heartbeats come from one list call, kept for ``[opsgenie_heartbeat]
 ui_cache_seconds``; the DAGs' declarations come from the DAG folder (read in a child process,
-kept until a file changes). Sync's own comparison (:func:`~airflow_provider_opsgenie_hb.sync.compare`)
+kept until a file changes). Sync's own comparison (:func:`~airflow_provider_opsgenie_hb.core.reconcile.compare`)
 says which declared heartbeats are missing, which differ from their declaration and which
 this deployment manages but no DAG declares any more (orphaned). When a list call fails, the
 last good list is shown with the error (its HTTP status and requestId).
@@ -17,19 +17,19 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsgenie_hb.client import JsmHeartbeatClient
-from airflow_provider_opsgenie_hb.declaration import (
+from airflow_provider_opsgenie_hb.api.client import JsmHeartbeatClient
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatError, HeartbeatTimeoutError
+from airflow_provider_opsgenie_hb.api.schema import CONFIG_FIELDS, Heartbeat
+from airflow_provider_opsgenie_hb.core.declaration import (
     DEFAULT_CONN_ID,
     conf_seconds,
     deployment,
     listener_settings,
     owner_marker,
 )
-from airflow_provider_opsgenie_hb.errors import HeartbeatError, HeartbeatTimeoutError
-from airflow_provider_opsgenie_hb.models import CONFIG_FIELDS, Heartbeat
-from airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared import DagFolder, DagFolderCache
-from airflow_provider_opsgenie_hb.plugins.heartbeats_page.waiting import Call
-from airflow_provider_opsgenie_hb.sync import Ownership, PlanItem, compare
+from airflow_provider_opsgenie_hb.core.reconcile import Ownership, PlanItem, compare
+from airflow_provider_opsgenie_hb.ui.declared import DagFolder, DagFolderCache
+from airflow_provider_opsgenie_hb.ui.waiting import Call
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook

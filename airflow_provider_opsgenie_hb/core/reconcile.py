@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsgenie_hb.declaration import (
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatError
+from airflow_provider_opsgenie_hb.api.schema import (
+    LEGACY_OWNER_MARKER,
+    MAX_ALERT_TAGS,
+    Heartbeat,
+    field_problems,
+    is_marker,
+)
+from airflow_provider_opsgenie_hb.core.declaration import (
     DAG_TAG,
     DEFAULT_CONN_ID,
     DEFAULT_NAME_TEMPLATE,
@@ -36,15 +44,7 @@ from airflow_provider_opsgenie_hb.declaration import (
     paused_marker,
     render_for_dag,
 )
-from airflow_provider_opsgenie_hb.errors import HeartbeatError
-from airflow_provider_opsgenie_hb.models import (
-    LEGACY_OWNER_MARKER,
-    MAX_ALERT_TAGS,
-    Heartbeat,
-    field_problems,
-    is_marker,
-)
-from airflow_provider_opsgenie_hb.schedule import HeartbeatInterval, ScheduleIntervalError, shortest_interval
+from airflow_provider_opsgenie_hb.core.schedule import HeartbeatInterval, ScheduleIntervalError, shortest_interval
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -390,7 +390,7 @@ def apply(hook: OpsgenieHeartbeatHook, sync_plan: SyncPlan, *, prune: bool = Fal
 
 def load_dags(dags_folder: str | Path) -> tuple[list[Any], dict[str, str]]:
     """Parse a DAG folder (no scheduler, no metadata database): the DAGs and any import errors."""
-    from airflow_provider_opsgenie_hb.compat import dag_bag
+    from airflow_provider_opsgenie_hb.version_compat import dag_bag
 
     bag = dag_bag(str(dags_folder))
     return list(bag.dags.values()), dict(bag.import_errors)

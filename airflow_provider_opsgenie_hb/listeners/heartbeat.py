@@ -22,18 +22,17 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowPlugin, hookimpl
+from airflow.providers.common.compat.sdk import hookimpl
 
-from airflow_provider_opsgenie_hb.declaration import DAG_TAG, listener_settings, render_for_dag, tag_declaration
-from airflow_provider_opsgenie_hb.plugins import heartbeats_page
+from airflow_provider_opsgenie_hb.core.declaration import DAG_TAG, listener_settings, render_for_dag, tag_declaration
 
 if TYPE_CHECKING:
+    from airflow_provider_opsgenie_hb.core.schedule import NextRun
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
-    from airflow_provider_opsgenie_hb.schedule import NextRun
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DAG_TAG", "HeartbeatPinger", "OpsgenieHeartbeatPlugin", "heartbeat_listener", "pinged_by_listener"]
+__all__ = ["DAG_TAG", "HeartbeatPinger", "heartbeat_listener", "pinged_by_listener"]
 
 
 @dataclass(frozen=True)
@@ -102,13 +101,13 @@ class HeartbeatPinger:
 
     def _ping(self, hook: OpsgenieHeartbeatHook | None, item: _Ping) -> OpsgenieHeartbeatHook | None:
         """(Set the interval, then) ping; returns the hook to keep for the next ping (None: build a new one)."""
-        from airflow_provider_opsgenie_hb.errors import (
+        from airflow_provider_opsgenie_hb.api.errors import (
             HeartbeatError,
             HeartbeatForbiddenError,
             HeartbeatUnauthorizedError,
         )
+        from airflow_provider_opsgenie_hb.core.record import record_ping
         from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
-        from airflow_provider_opsgenie_hb.record import record_ping
 
         name = item.name
         try:
@@ -125,8 +124,8 @@ class HeartbeatPinger:
                 if wanted is None:
                     ping()
                 else:
-                    from airflow_provider_opsgenie_hb.next_run import ping_and_set_interval
-                    from airflow_provider_opsgenie_hb.record import scope
+                    from airflow_provider_opsgenie_hb.core.next_run import ping_and_set_interval
+                    from airflow_provider_opsgenie_hb.core.record import scope
 
                     left = self.ping_deadline - (time.monotonic() - started)
                     outcome = ping_and_set_interval(
@@ -151,7 +150,7 @@ class HeartbeatPinger:
         """``interval_mode = next_run``: the interval from the run to the next one (None: only ping)."""
         if item.dag is None:
             return None
-        from airflow_provider_opsgenie_hb.next_run import next_run_of
+        from airflow_provider_opsgenie_hb.core.next_run import next_run_of
 
         try:
             return next_run_of(item.dag, item.run, grace=None)
@@ -244,12 +243,3 @@ class _Listener:
 
 
 heartbeat_listener = _Listener()
-
-
-class OpsgenieHeartbeatPlugin(AirflowPlugin):
-    """Registers :data:`heartbeat_listener`, and on Airflow 3.1+ the Heartbeats page (see ``heartbeats_page``)."""
-
-    name = "opsgenie_heartbeat"
-    listeners = [heartbeat_listener]
-    fastapi_apps = heartbeats_page.fastapi_apps()
-    external_views = heartbeats_page.external_views()

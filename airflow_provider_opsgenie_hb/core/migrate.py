@@ -9,10 +9,10 @@ left unchanged, unless ``adopt`` (the same ownership rules as ``sync``).
 
 from __future__ import annotations
 
-from airflow_provider_opsgenie_hb.declaration import deployment
+from airflow_provider_opsgenie_hb.api.schema import field_problems
+from airflow_provider_opsgenie_hb.core.declaration import deployment
+from airflow_provider_opsgenie_hb.core.reconcile import Ownership, PlanItem, SyncPlan, apply, plan
 from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
-from airflow_provider_opsgenie_hb.models import field_problems
-from airflow_provider_opsgenie_hb.sync import Ownership, PlanItem, SyncPlan, apply, plan
 
 # What travels. owner_team does not: on JSM the target connection's team owns the heartbeat.
 MIGRATED_FIELDS = (

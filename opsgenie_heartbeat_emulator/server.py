@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from airflow_provider_opsgenie_hb.emulator import jsm, rules
-from airflow_provider_opsgenie_hb.emulator.faults import RATE_LIMIT_MESSAGE, Fault, FaultSet, FaultSpecError
-from airflow_provider_opsgenie_hb.emulator.state import INTERVAL_CHANGES, EmulatorState
+from opsgenie_heartbeat_emulator import jsm, rules
+from opsgenie_heartbeat_emulator.faults import RATE_LIMIT_MESSAGE, Fault, FaultSet, FaultSpecError
+from opsgenie_heartbeat_emulator.state import INTERVAL_CHANGES, EmulatorState
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import logging
 import sys
 from typing import NoReturn
 
-from airflow_provider_opsgenie_hb.errors import HeartbeatError
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatError
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
 _EPILOG = (
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
-    from airflow_provider_opsgenie_hb.migrate import migrate_heartbeats
+    from airflow_provider_opsgenie_hb.core.migrate import migrate_heartbeats
 
     print(f"Heartbeats of {args.source} -> {args.target}:\n")
     try:
@@ -95,7 +95,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from airflow_provider_opsgenie_hb import sync
+    from airflow_provider_opsgenie_hb.core import reconcile as sync
 
     try:
         plan = sync.sync_heartbeats(

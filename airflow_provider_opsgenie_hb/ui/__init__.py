@@ -1,6 +1,6 @@
 """The Heartbeats page in Airflow's UI: a nav entry, a Heartbeat tab on each DAG's page, and the app behind them.
 
-:class:`~airflow_provider_opsgenie_hb.plugins.listener.OpsgenieHeartbeatPlugin` registers
+:class:`~airflow_provider_opsgenie_hb.plugin.OpsgenieHeartbeatPlugin` registers
 :func:`fastapi_apps` and :func:`external_views`. Every Airflow process imports the plugin, so
 this module stays cheap: the FastAPI app (``app.py``) is built on the API server's first
 request to it. Airflow 3.0 has no external views: there nothing is registered and the page is
@@ -38,7 +38,7 @@ class HeartbeatsApp:
 
     async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
         if self._app is None:
-            from airflow_provider_opsgenie_hb.plugins.heartbeats_page.app import create_app
+            from airflow_provider_opsgenie_hb.ui.app import create_app
 
             self._app = create_app()
         await self._app(scope, receive, send)

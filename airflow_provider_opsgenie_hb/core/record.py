@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_opsgenie_hb.declaration import conf_get, conf_seconds
+from airflow_provider_opsgenie_hb.core.declaration import conf_get, conf_seconds
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_opsgenie_hb.emulator.rules import DEFAULT_ALERT_PRIORITY
+from opsgenie_heartbeat_emulator.rules import DEFAULT_ALERT_PRIORITY
 
 _UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
 # Internal bookkeeping kept beside the API fields, never shown to clients.

@@ -28,7 +28,7 @@ from typing import Any
 
 import pendulum
 
-from airflow_provider_opsgenie_hb.models import UNIT_SECONDS
+from airflow_provider_opsgenie_hb.api.schema import UNIT_SECONDS
 
 DEFAULT_MAX_GRACE = datetime.timedelta(hours=1)
 #: How far ahead the runs are walked: four years hold a leap day and every transition.
@@ -742,7 +742,7 @@ README_EXAMPLES: list[tuple[str, str, str]] = [
     ("relativedelta(months=1)", "UTC", "the longest month"),
 ]
 
-README_START = "<!-- interval-table:start (generated: python -m airflow_provider_opsgenie_hb.schedule) -->"
+README_START = "<!-- interval-table:start (generated: python -m airflow_provider_opsgenie_hb.core.schedule) -->"
 README_END = "<!-- interval-table:end -->"
 #: The table's look-ahead starts here, so that it does not change from day to day.
 README_NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)

@@ -10,8 +10,8 @@ import threading
 from datetime import datetime
 from types import FrameType
 
-from airflow_provider_opsgenie_hb.emulator.server import EmulatorServer
-from airflow_provider_opsgenie_hb.emulator.state import INTERVAL_CHANGES
+from opsgenie_heartbeat_emulator.server import EmulatorServer
+from opsgenie_heartbeat_emulator.state import INTERVAL_CHANGES
 
 
 def main(argv: list[str] | None = None) -> int:

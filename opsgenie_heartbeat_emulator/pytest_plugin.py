@@ -1,6 +1,5 @@
-"""Pytest fixtures that run the emulator in-process. Opt in from a ``conftest.py``::
-
-    pytest_plugins = ["airflow_provider_opsgenie_hb.emulator.pytest_plugin"]
+"""Pytest fixtures that run the emulator in-process, registered through pytest's ``pytest11``
+entry point: installing the package makes them available to every test suite.
 
 - ``opsgenie_emulator_server``: one emulator for the session (:class:`EmulatorHandle`).
 - ``opsgenie_emulator``: the same emulator, reset before each test.
@@ -14,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_opsgenie_hb.emulator.control import EmulatorHandle
-from airflow_provider_opsgenie_hb.emulator.server import EmulatorServer
+from opsgenie_heartbeat_emulator.control import EmulatorHandle
+from opsgenie_heartbeat_emulator.server import EmulatorServer
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pendulum
 
-from airflow_provider_opsgenie_hb.errors import HeartbeatValidationError
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatValidationError
 
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 10_000

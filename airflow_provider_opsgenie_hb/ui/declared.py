@@ -5,7 +5,7 @@ files. The page reads ``[core] dags_folder`` as ``opsgenie-heartbeat sync`` does
 the API server's own process: DAG code runs in a child (where Airflow's import timeouts work,
 as they need the main thread), which writes the declarations as JSON::
 
-    python -m airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared DAGS_FOLDER OUTPUT_FILE
+    python -m airflow_provider_opsgenie_hb.ui.declared DAGS_FOLDER OUTPUT_FILE
 
 The page keeps the result until a file in the folder changes.
 """
@@ -24,16 +24,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from airflow_provider_opsgenie_hb.declaration import (
+from airflow_provider_opsgenie_hb.core.declaration import (
     DEFAULT_CONN_ID,
     dag_declarations,
     listener_settings,
     render_for_dag,
 )
-from airflow_provider_opsgenie_hb.plugins.heartbeats_page.waiting import Call
-from airflow_provider_opsgenie_hb.sync import PlanItem, _last_line, declarations, load_dags
+from airflow_provider_opsgenie_hb.core.reconcile import PlanItem, _last_line, declarations, load_dags
+from airflow_provider_opsgenie_hb.ui.waiting import Call
 
-_MODULE = "airflow_provider_opsgenie_hb.plugins.heartbeats_page.declared"
+_MODULE = "airflow_provider_opsgenie_hb.ui.declared"
 #: seconds the child process may take to read the DAG folder
 READ_TIMEOUT = 120.0
 #: seconds a request of the page waits for a read before it answers with the DAGs as last read

@@ -13,7 +13,7 @@ import binascii
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from airflow_provider_opsgenie_hb.emulator.state import EmulatorState
+from opsgenie_heartbeat_emulator.state import EmulatorState
 
 PREFIX = "/jsm/ops/api/"
 MAX_PAGE_SIZE = 100

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_opsgenie_hb.models import (
+from airflow_provider_opsgenie_hb.api.schema import (
     MAX_ALERT_TAG_LENGTH,
     OWNER_MARKER_PREFIX,
     PAUSED_MARKER_PREFIX,
@@ -212,7 +212,7 @@ class HeartbeatDeclaration:
         with the DAG alone). Raises ``ScheduleIntervalError`` when the interval must be
         derived and the schedule has no rhythm.
         """
-        from airflow_provider_opsgenie_hb.schedule import interval_for_dag
+        from airflow_provider_opsgenie_hb.core.schedule import interval_for_dag
 
         render = render or (lambda value: render_for_dag(value, dag))
         given = self.settings

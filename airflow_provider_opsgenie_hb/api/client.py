@@ -37,7 +37,7 @@ from urllib3.exceptions import NameResolutionError, ReadTimeoutError
 from urllib3.util import Timeout
 
 from airflow_provider_opsgenie_hb import __version__
-from airflow_provider_opsgenie_hb.errors import (
+from airflow_provider_opsgenie_hb.api.errors import (
     HeartbeatAlreadyExistsError,
     HeartbeatConnectionError,
     HeartbeatError,
@@ -52,7 +52,7 @@ from airflow_provider_opsgenie_hb.errors import (
     HeartbeatUnsupportedError,
     HeartbeatValidationError,
 )
-from airflow_provider_opsgenie_hb.models import (
+from airflow_provider_opsgenie_hb.api.schema import (
     LEGACY_OWNER_MARKER,
     REQUIRED_ON_CREATE,
     Heartbeat,

@@ -1,0 +1,3 @@
+from opsgenie_heartbeat_emulator.cli import main
+
+raise SystemExit(main())
