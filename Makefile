@@ -26,6 +26,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The browser tests drive headless Chromium from the distribution's packages (nothing is downloaded
 # when they run). Installed here when missing and run as root, as in CI; otherwise this says how,

@@ -1,4 +1,4 @@
-"""The few places where Airflow 3.0 to 3.3 differ, in one module.
+"""Every difference between the Airflow versions this provider supports, in one module: nothing else probes versions.
 
 Names that ``apache-airflow-providers-common-compat`` already covers are imported from
 there where they are used; what it does not cover lives here.
@@ -68,3 +68,16 @@ def with_legacy_connection_form(hook_class: HookClass) -> HookClass:
     setattr(hook_class, "get_connection_form_widgets", classmethod(connection_form_widgets))  # noqa: B010
     setattr(hook_class, "get_ui_field_behaviour", classmethod(connection_field_behaviour))  # noqa: B010
     return hook_class
+
+
+def template_env_dag(dag: Any) -> Any:
+    """The DAG to build a template environment from: ``dag.test()`` hands DAG-level callbacks the
+    scheduler's serialized DAG, which has no ``get_template_env`` (Airflow's default one is used then)."""
+    return dag if hasattr(dag, "get_template_env") else None
+
+
+def ui_plugins_supported() -> bool:
+    """Whether this Airflow shows plugins' views (3.1 and later; 3.0 has no ``external_views``)."""
+    from airflow.providers.common.compat.sdk import AirflowPlugin
+
+    return hasattr(AirflowPlugin, "external_views")

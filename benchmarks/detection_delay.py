@@ -148,12 +148,12 @@ def simulate(
     longest = interval_for_dag(dag, now=YEAR_START)
     clock = _Clock(main_line, missed_runs)
     main = send_opsgenie_heartbeat(name="main", opsgenie_heartbeat_conn_id="bench_main", interval="next_run")
-    with HeartbeatClient(api_key=main_line.api_key, base_url=main_line.url) as client:
+    with HeartbeatClient.opsgenie(api_key=main_line.api_key, base_url=main_line.url) as client:
         client.create_heartbeat(
             name="main", interval=longest.interval, interval_unit=longest.interval_unit, enabled=True
         )
     first_run_requests = 0
-    with HeartbeatClient(api_key=missed_runs.api_key, base_url=missed_runs.url) as client:
+    with HeartbeatClient.opsgenie(api_key=missed_runs.api_key, base_url=missed_runs.url) as client:
         for j, due in enumerate(runs[:-1]):
             clock.to(due)
             context = {"dag": dag, "dag_run": _Run(due), "run_id": f"scheduled__{due.isoformat()}"}

@@ -397,9 +397,9 @@ def write_dag_folder(folder: Path, count: int = 1000) -> None:
 def sync_1000_dags(emulator: EmulatorHandle, repeats: int = 3) -> dict[str, Any]:
     """``sync_heartbeats`` over 1,000 generated DAGs (creating their heartbeats on the emulator),
     next to the DagBag parse of the same folder that it starts with."""
-    from airflow_provider_opsgenie_hb.core import reconcile as sync
-    from airflow_provider_opsgenie_hb.core import schedule
-    from airflow_provider_opsgenie_hb.core.reconcile import load_dags, sync_heartbeats
+    from airflow_provider_opsgenie_hb.core import schedule, sync
+    from airflow_provider_opsgenie_hb.core.sync import load_dags, sync_heartbeats
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
     os.environ["AIRFLOW_CONN_BENCH"] = emulator.connection_json()
     spent = {"derive": 0.0, "apply": 0.0}
@@ -414,8 +414,8 @@ def sync_1000_dags(emulator: EmulatorHandle, repeats: int = 3) -> dict[str, Any]
 
         return wrapper
 
-    originals = sync.interval_for_dag, sync.apply
-    sync.interval_for_dag = measured("derive", sync.interval_for_dag)  # type: ignore[assignment]
+    originals = schedule.interval_for_dag, sync.apply
+    schedule.interval_for_dag = measured("derive", schedule.interval_for_dag)  # type: ignore[assignment]
     sync.apply = measured("apply", sync.apply)  # type: ignore[assignment]
     try:
         with tempfile.TemporaryDirectory(prefix="opsgenie-hb-bench-dags-") as folder:
@@ -427,13 +427,13 @@ def sync_1000_dags(emulator: EmulatorHandle, repeats: int = 3) -> dict[str, Any]
                 schedule._GAPS.clear()  # no answers kept from the last round
                 spent.update(derive=0.0, apply=0.0)
                 started = time.perf_counter()
-                plan = sync_heartbeats(folder, conn_id="bench")
+                plan = sync_heartbeats(folder, OpsgenieHeartbeatHook("bench"), conn_id="bench")
                 sync_times.append(time.perf_counter() - started)
                 derive_times.append(spent["derive"])
                 apply_times.append(spent["apply"])
                 assert plan.count("create") == 1000, plan.render()[-300:]
     finally:
-        sync.interval_for_dag, sync.apply = originals
+        schedule.interval_for_dag, sync.apply = originals
     total, parse = statistics.median(sync_times), statistics.median(parse_times)
     return {
         "sync_1000_dags_s": round(total, 2),
@@ -526,13 +526,14 @@ def ui_page(emulator: EmulatorHandle, views: int = 20) -> dict[str, Any]:
     """The Heartbeats page of 1,000 heartbeats declared by 1,000 DAGs, served by a real API server that
     lists OpsGenie on every view (``ui_cache_seconds = 0``, the slowest case), next to the bare list call."""
     from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
-    from airflow_provider_opsgenie_hb.core.reconcile import sync_heartbeats
+    from airflow_provider_opsgenie_hb.core.sync import sync_heartbeats
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
     os.environ["AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT"] = emulator.connection_json()
-    client = HeartbeatClient(emulator.api_key, emulator.url)
+    client = HeartbeatClient.opsgenie(emulator.api_key, emulator.url)
     with tempfile.TemporaryDirectory(prefix="opsgenie-hb-bench-page-dags-") as folder:
         write_dag_folder(Path(folder))
-        assert sync_heartbeats(folder).count("create") == 1000
+        assert sync_heartbeats(folder, OpsgenieHeartbeatHook()).count("create") == 1000
         client.list_heartbeats()  # a kept-alive connection, as the page's
         list_ms = statistics.median(timed(client.list_heartbeats) for _ in range(views)) * 1000
         with page_api_server(emulator, Path(folder)) as (url, auth):
@@ -578,7 +579,7 @@ def main() -> None:
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="opsgenie-hb-bench-"))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     # Retries under the rate limit are expected here; keep the table readable.
-    logging.getLogger("airflow_provider_opsgenie_hb.api.client").setLevel(logging.WARNING)
+    logging.getLogger("airflow_provider_opsgenie_hb.api.transport").setLevel(logging.WARNING)
     api_key = "bench-" + secrets.token_hex(8)
     only = set(sys.argv[1:])
     # A partial run (figures named on the command line) updates those figures only.

@@ -64,7 +64,7 @@ def write_dag_files(folder: Path) -> None:
 
 def seed_heartbeats(emulator: EmulatorHandle) -> None:
     """OpsGenie's side: one heartbeat expired, one drifted, one orphaned, one hand-made and disabled."""
-    client = HeartbeatClient(emulator.api_key, emulator.url)
+    client = HeartbeatClient.opsgenie(emulator.api_key, emulator.url)
     for name, interval, unit, tags in [
         ("page_nightly", 25, "hours", ["team-a", MARKER]),  # declared with priority P2
         ("page_hourly", 2, "hours", [MARKER]),

@@ -21,6 +21,8 @@ class HeartbeatError(Exception):
     retryable: bool = False
     #: the request may have reached the service and been acted on
     maybe_processed: bool = False
+    #: attempts made before the one that ended in this error
+    retries: int = 0
 
     def __init__(
         self,

@@ -1,7 +1,10 @@
-"""The heartbeat model and the one place where its field rules live.
+"""The heartbeat's fields, stated once: their rules, their names on the wire, and the model.
 
-The rules follow OpsGenie's documented limits. Both the client (before anything is
-sent) and the emulator (to answer 422 like the real service) check fields here.
+:data:`FIELDS` drives validation (:func:`field_problems`), the API's JSON body
+(:func:`to_api_fields`), reading an answer (:meth:`Heartbeat.from_api`), differences
+(:meth:`Heartbeat.differences`) and the faces' parameters (:class:`HeartbeatFields`). The
+rules follow OpsGenie's documented limits; the emulator states them again on its side of the
+wire, from the reference, so that a wrong rule here is caught by the tests.
 """
 
 from __future__ import annotations
@@ -9,11 +12,12 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import pendulum
 
 from airflow_provider_opsgenie_hb.api.errors import HeartbeatValidationError
+from airflow_provider_opsgenie_hb.api.policy import is_marker
 
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 10_000
@@ -27,35 +31,6 @@ INTERVAL_UNITS = ("minutes", "hours", "days")
 UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
 ALERT_PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 DEFAULT_ALERT_PRIORITY = "P3"
-
-# snake_case keyword -> OpsGenie's camelCase field.
-API_FIELD_NAMES: dict[str, str] = {
-    "name": "name",
-    "description": "description",
-    "interval": "interval",
-    "interval_unit": "intervalUnit",
-    "enabled": "enabled",
-    "owner_team": "ownerTeam",
-    "alert_message": "alertMessage",
-    "alert_tags": "alertTags",
-    "alert_priority": "alertPriority",
-}
-CONFIG_FIELDS = tuple(f for f in API_FIELD_NAMES if f != "name")
-
-# Alert tags that say who manages a heartbeat (``managed-by-airflow:<deployment>``), that an
-# Airflow DAG is paused (``paused-in-airflow:<deployment>``), or the marker of earlier
-# releases. They are bookkeeping, not the user's alert routing: comparisons of a declaration's
-# tags leave them out, and updates keep them.
-OWNER_MARKER_PREFIX = "managed-by-airflow:"
-PAUSED_MARKER_PREFIX = "paused-in-airflow:"
-LEGACY_OWNER_MARKER = "managed-by-airflow-heartbeat-sync"
-
-
-def is_marker(tag: str) -> bool:
-    return tag == LEGACY_OWNER_MARKER or tag.startswith((OWNER_MARKER_PREFIX, PAUSED_MARKER_PREFIX))
-
-
-REQUIRED_ON_CREATE = ("name", "interval", "interval_unit", "enabled")
 
 
 def _has_control_chars(value: str) -> bool:
@@ -133,17 +108,55 @@ def _check_tags(value: Any) -> str | None:
     return None
 
 
-_CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "name": _check_name,
-    "description": lambda v: _check_text(v, max_length=MAX_DESCRIPTION_LENGTH),
-    "interval": _check_interval,
-    "interval_unit": lambda v: _check_choice(v, INTERVAL_UNITS),
-    "enabled": _check_enabled,
-    "owner_team": _check_owner_team,
-    "alert_message": lambda v: _check_text(v, max_length=MAX_ALERT_MESSAGE_LENGTH),
-    "alert_tags": _check_tags,
-    "alert_priority": lambda v: _check_choice(v, ALERT_PRIORITIES),
-}
+@dataclass(frozen=True)
+class FieldSpec:
+    """One heartbeat field: its keyword, its name in OpsGenie's JSON, its rule and its place."""
+
+    name: str
+    wire: str
+    check: Callable[[Any], str | None]
+    #: needed to create a heartbeat
+    required_on_create: bool = False
+    #: a Jinja template in a declaration (rendered per DAG or run before it is checked)
+    templated: bool = False
+
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("name", "name", _check_name, required_on_create=True),
+    FieldSpec("interval", "interval", _check_interval, required_on_create=True),
+    FieldSpec("interval_unit", "intervalUnit", lambda v: _check_choice(v, INTERVAL_UNITS), required_on_create=True),
+    FieldSpec("enabled", "enabled", _check_enabled, required_on_create=True),
+    FieldSpec(
+        "description", "description", lambda v: _check_text(v, max_length=MAX_DESCRIPTION_LENGTH), templated=True
+    ),
+    FieldSpec("owner_team", "ownerTeam", _check_owner_team),
+    FieldSpec(
+        "alert_message", "alertMessage", lambda v: _check_text(v, max_length=MAX_ALERT_MESSAGE_LENGTH), templated=True
+    ),
+    FieldSpec("alert_tags", "alertTags", _check_tags, templated=True),
+    FieldSpec("alert_priority", "alertPriority", lambda v: _check_choice(v, ALERT_PRIORITIES)),
+)
+_BY_NAME = {spec.name: spec for spec in FIELDS}
+#: keyword -> OpsGenie's camelCase name
+API_FIELD_NAMES: dict[str, str] = {spec.name: spec.wire for spec in FIELDS}
+#: every field but the name (what update, ensure and the declarations set)
+CONFIG_FIELDS = tuple(spec.name for spec in FIELDS if spec.name != "name")
+REQUIRED_ON_CREATE = tuple(spec.name for spec in FIELDS if spec.required_on_create)
+TEMPLATED_FIELDS = tuple(spec.name for spec in FIELDS if spec.templated)
+
+
+class HeartbeatFields(TypedDict, total=False):
+    """The fields as keywords (``None``: not given). The same names as :data:`FIELDS`, for the type checker."""
+
+    name: str
+    interval: int
+    interval_unit: str
+    enabled: bool | None
+    description: str | None
+    owner_team: str | Mapping[str, str] | None
+    alert_message: str | None
+    alert_tags: list[str] | tuple[str, ...] | None
+    alert_priority: str | None
 
 
 def normalise_owner_team(value: Any) -> Any:
@@ -160,17 +173,17 @@ def field_problems(fields: Mapping[str, Any], *, required: tuple[str, ...] = ())
     """
     problems: dict[str, str] = {}
     for key in fields:
-        if key not in _CHECKS:
-            problems[key] = f"is not a heartbeat field; known fields are {', '.join(_CHECKS)}"
-    for key, check in _CHECKS.items():
-        value = fields.get(key)
+        if key not in _BY_NAME:
+            problems[key] = f"is not a heartbeat field; known fields are {', '.join(_BY_NAME)}"
+    for spec in FIELDS:
+        value = fields.get(spec.name)
         if value is None:
-            if key in required:
-                problems[key] = "is required"
+            if spec.name in required:
+                problems[spec.name] = "is required"
             continue
-        problem = check(normalise_owner_team(value) if key == "owner_team" else value)
+        problem = spec.check(normalise_owner_team(value) if spec.name == "owner_team" else value)
         if problem:
-            problems[key] = problem
+            problems[spec.name] = problem
     return problems
 
 
@@ -241,49 +254,47 @@ class Heartbeat:
     def interval_seconds(self) -> int:
         return self.interval * UNIT_SECONDS[self.interval_unit]
 
+    #: OpsGenie's requestId of the answer this heartbeat came in, and the retries it took
+    request_id: str | None = field(default=None, compare=False, repr=False)
+    retries: int = field(default=0, compare=False, repr=False)
+
     @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Heartbeat:
+    def from_api(cls, data: Mapping[str, Any], *, request_id: str | None = None, retries: int = 0) -> Heartbeat:
         """Build from OpsGenie's JSON; raises ``KeyError``/``TypeError``/``ValueError`` on a bad shape."""
         last_ping = data.get("lastPingTime")
         parsed_ping = pendulum.parse(last_ping) if last_ping else None
         if parsed_ping is not None and not isinstance(parsed_ping, pendulum.DateTime):
             raise ValueError(f"lastPingTime is not a date-time: {last_ping!r}")
-        name = data["name"]
-        interval = data["interval"]
-        if not isinstance(name, str) or isinstance(interval, bool) or not isinstance(interval, int):
+        values: dict[str, Any] = {spec.name: data.get(spec.wire) for spec in FIELDS}
+        interval = values["interval"]
+        if not isinstance(values["name"], str) or isinstance(interval, bool) or not isinstance(interval, int):
             raise TypeError("name must be a string and interval an integer")
-        owner = data.get("ownerTeam") or ({"id": data["ownerTeamId"]} if data.get("ownerTeamId") else None)
+        owner = values["owner_team"] or ({"id": data["ownerTeamId"]} if data.get("ownerTeamId") else None)
         status = data.get("status")
         # OpsGenie says "expired"; JSM Operations says status "Unresponsive" (and "Hours").
         expired = data.get("expired", status == "Unresponsive")
+        values |= {
+            "interval_unit": str(data["intervalUnit"]).lower(),
+            "enabled": bool(data["enabled"]),
+            "owner_team": dict(owner) if owner else None,
+            "alert_tags": tuple(values["alert_tags"] or ()),
+        }
         return cls(
-            name=name,
-            interval=interval,
-            interval_unit=str(data["intervalUnit"]).lower(),
-            enabled=bool(data["enabled"]),
+            **values,
             expired=bool(expired),
             status=status,
-            description=data.get("description"),
-            owner_team=dict(owner) if owner else None,
-            alert_message=data.get("alertMessage"),
-            alert_tags=tuple(data.get("alertTags") or ()),
-            alert_priority=data.get("alertPriority"),
             last_ping_time=parsed_ping,
+            request_id=request_id,
+            retries=retries,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (snake_case), fit for XCom."""
-        return {
-            "name": self.name,
-            "interval": self.interval,
-            "interval_unit": self.interval_unit,
-            "enabled": self.enabled,
-            "expired": self.expired,
-            "description": self.description,
+        values = {spec.name: getattr(self, spec.name) for spec in FIELDS}
+        return values | {
             "owner_team": dict(self.owner_team) if self.owner_team else None,
-            "alert_message": self.alert_message,
             "alert_tags": list(self.alert_tags),
-            "alert_priority": self.alert_priority,
+            "expired": self.expired,
             "last_ping_time": format_ping_time(self.last_ping_time) if self.last_ping_time else None,
             "status": self.status,
         }

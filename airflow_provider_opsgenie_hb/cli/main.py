@@ -17,6 +17,7 @@ import sys
 from typing import NoReturn
 
 from airflow_provider_opsgenie_hb.api.errors import HeartbeatError
+from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
 _EPILOG = (
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         "sync", help="create, update (and with --prune delete) heartbeats to match the DAGs", epilog=_EPILOG
     )
     sync.add_argument("--dags-folder", required=True, help="the folder of DAG files to read")
-    sync.add_argument("--conn-id", default="opsgenie_heartbeat_default", help="the opsgenie_heartbeat connection")
+    sync.add_argument("--conn-id", default=DEFAULT_CONN_ID, help="the opsgenie_heartbeat connection")
     sync.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
     sync.add_argument(
         "--prune",
@@ -72,10 +73,12 @@ def _migrate(args: argparse.Namespace) -> int:
     from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
     from airflow_provider_opsgenie_hb.core.migrate import migrate_heartbeats
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
     print(f"Heartbeats of {args.source} -> {args.target}:\n")
     try:
-        plan = migrate_heartbeats(args.source, args.target, dry_run=args.dry_run, adopt=args.adopt)
+        source, target = OpsgenieHeartbeatHook(args.source), OpsgenieHeartbeatHook(args.target)
+        plan = migrate_heartbeats(source, target, dry_run=args.dry_run, adopt=args.adopt)
     except AirflowNotFoundException as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -95,17 +98,20 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from airflow_provider_opsgenie_hb.core import reconcile as sync
+    from airflow_provider_opsgenie_hb.core import sync
+    from airflow_provider_opsgenie_hb.core.paused import paused_from_database
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
     try:
         plan = sync.sync_heartbeats(
             args.dags_folder,
+            OpsgenieHeartbeatHook(args.conn_id),
             conn_id=args.conn_id,
             dry_run=args.dry_run,
             prune=args.prune,
             adopt=args.adopt,
             allow_empty=args.allow_empty,
-            paused_states=sync.paused_from_database if args.paused else None,
+            paused_states=paused_from_database if args.paused else None,
         )
     except sync.SyncUsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

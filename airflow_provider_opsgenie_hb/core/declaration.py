@@ -1,145 +1,84 @@
 """What a DAG declares about its heartbeat, in one place below every face that acts on it.
 
-A DAG declares a heartbeat with :class:`~airflow_provider_opsgenie_hb.notifications.heartbeat.OpsgenieHeartbeatNotifier`
-in its ``on_success_callback``, or with the tag ``opsgenie-heartbeat`` (the listener). The
-notifier, the listener and ``sync`` read the same :class:`HeartbeatDeclaration` and compute
-the heartbeat's desired settings with :meth:`HeartbeatDeclaration.desired_fields`, so they
-never disagree about a name, a run type or an interval. Nothing here imports a face.
+A DAG declares a heartbeat with a notifier in its ``on_success_callback``, or with the tag
+``opsgenie-heartbeat`` (the listener). The notifier, the listener, sync, the ensure operator
+and the page read the same :class:`HeartbeatDeclaration` and compute the heartbeat's settings
+with :meth:`HeartbeatDeclaration.desired_fields`, so they never disagree about a name, a run
+type or an interval. How the interval is set is an explicit policy beside the fields:
+:class:`FixedInterval`, :class:`LongestGap` (derived from the schedule) or
+:class:`NextRunInterval` (each run sets it to the time until the next run).
 """
 
 from __future__ import annotations
 
 import datetime
 import functools
-import logging
-import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_opsgenie_hb.api.schema import (
-    MAX_ALERT_TAG_LENGTH,
-    OWNER_MARKER_PREFIX,
-    PAUSED_MARKER_PREFIX,
-    is_template,
+from airflow_provider_opsgenie_hb.api.policy import EnsurePolicy
+from airflow_provider_opsgenie_hb.api.schema import CONFIG_FIELDS, TEMPLATED_FIELDS, field_problems, is_template
+from airflow_provider_opsgenie_hb.settings import (
+    DEFAULT_CONN_ID,
+    DEFAULT_RUN_TYPES,
+    RUN_TYPES,
+    ListenerSettings,
+    listener_settings,
 )
 
-log = logging.getLogger(__name__)
-
 DAG_TAG = "opsgenie-heartbeat"
-SECTION = "opsgenie_heartbeat"
-DEFAULT_CONN_ID = "opsgenie_heartbeat_default"
-DEFAULT_NAME_TEMPLATE = "{{ dag.dag_id }}"
-RUN_TYPES = ("scheduled", "manual", "asset_triggered", "operator_triggered", "asset_materialization", "backfill")
-#: Backfills are left out: an old date succeeding says nothing about whether today's runs happen.
-DEFAULT_RUN_TYPES = tuple(t for t in RUN_TYPES if t != "backfill")
-
 #: ``interval="next_run"``: every run sets the interval to the time until the next run.
 NEXT_RUN = "next_run"
-INTERVAL_MODES = ("longest_gap", NEXT_RUN)
-
-DEFAULT_DEPLOYMENT = "default"
-_DEPLOYMENT_CHARS = re.compile(r"[A-Za-z0-9._-]+")
-
-Renderer = Callable[[Any], Any]
-
-log = logging.getLogger(__name__)
-
-
-def conf_get(key: str, fallback: str) -> str:
-    """An option of the ``[opsgenie_heartbeat]`` section of Airflow's configuration."""
-    from airflow.providers.common.compat.sdk import conf
-
-    return str(conf.get(SECTION, key, fallback=fallback))
-
-
-def conf_seconds(key: str, fallback: float) -> float:
-    """Seconds (at least 0) from the ``[opsgenie_heartbeat]`` section; ``fallback`` when it is not a number."""
-    try:
-        return max(0.0, float(conf_get(key, str(fallback))))
-    except ValueError:
-        log.warning("[%s] %s is not a number: using %s", SECTION, key, fallback)
-        return fallback
-
-
-def _conf_bool(key: str, fallback: bool) -> bool:
-    return conf_get(key, str(fallback)).strip().lower() in ("true", "1", "yes", "on")
-
-
-def _run_types(value: str) -> frozenset[str]:
-    listed = frozenset(t.strip() for t in value.split(",") if t.strip())
-    unknown = listed - set(RUN_TYPES)
-    if unknown:
-        raise ValueError(
-            f"[{SECTION}] run_types: unknown {sorted(unknown)}; known are {', '.join(RUN_TYPES)} (comma-separated)"
-        )
-    return listed
+#: the fields a declaration may set beside its name and interval
+DECLARED_FIELDS = tuple(f for f in CONFIG_FIELDS if f not in ("interval", "interval_unit"))
 
 
 @dataclass(frozen=True)
-class ListenerSettings:
-    """The listener's options, from the ``[opsgenie_heartbeat]`` section."""
+class FixedInterval:
+    """The interval as given: ``interval`` ``interval_unit``."""
 
-    enabled: bool
-    conn_id: str
-    name_template: str
-    run_types: frozenset[str]
-    queue_size: int
-    ping_deadline: float
-    flush_seconds: float
-    #: ``longest_gap`` (a fixed interval) or ``next_run`` (each run sets the interval to the next run)
-    interval_mode: str = "longest_gap"
+    interval: int
+    interval_unit: str
 
 
-def listener_settings() -> ListenerSettings:
-    """Read the listener's options from Airflow's configuration (each call: options can change)."""
-    return ListenerSettings(
-        enabled=_conf_bool("listener_enabled", True),
-        conn_id=conf_get("conn_id", DEFAULT_CONN_ID),
-        name_template=conf_get("name_template", "") or DEFAULT_NAME_TEMPLATE,
-        run_types=_run_types(conf_get("run_types", ",".join(DEFAULT_RUN_TYPES))),
-        queue_size=int(conf_get("queue_size", "1000")),
-        ping_deadline=float(conf_get("ping_deadline_seconds", "10")),
-        flush_seconds=float(conf_get("shutdown_flush_seconds", "5")),
-        interval_mode=_interval_mode(conf_get("interval_mode", "longest_gap")),
-    )
+@dataclass(frozen=True)
+class LongestGap:
+    """The schedule's longest gap between two runs plus ``grace`` (default: one more gap, at most an hour)."""
+
+    grace: datetime.timedelta | None = None
 
 
-def _interval_mode(value: str) -> str:
-    """An unknown mode falls back to ``longest_gap`` (with a warning): a typo must not stop the pings."""
-    mode = value.strip().lower()
-    if mode not in INTERVAL_MODES:
-        log.warning(
-            "[%s] interval_mode must be one of %s, got %r: using longest_gap", SECTION, ", ".join(INTERVAL_MODES), value
-        )
-        return INTERVAL_MODES[0]
-    return mode
+@dataclass(frozen=True)
+class NextRunInterval:
+    """Each run sets the interval to the time until the next run plus ``grace``; created with the longest gap."""
+
+    grace: datetime.timedelta | None = None
 
 
-def deployment() -> str:
-    """This Airflow deployment's name, ``[opsgenie_heartbeat] deployment``: whose heartbeats these are.
-
-    Two deployments sharing one OpsGenie account must each set their own, so that neither
-    prunes nor takes over the other's heartbeats.
-    """
-    name = conf_get("deployment", DEFAULT_DEPLOYMENT).strip()
-    longest = MAX_ALERT_TAG_LENGTH - max(len(OWNER_MARKER_PREFIX), len(PAUSED_MARKER_PREFIX))
-    if not _DEPLOYMENT_CHARS.fullmatch(name) or len(name) > longest:
-        raise ValueError(
-            f"[{SECTION}] deployment must be 1 to {longest} letters, digits, '.', '_' or '-' "
-            f"(it becomes part of an alert tag), got {name!r}"
-        )
-    return name
+IntervalPolicy = FixedInterval | LongestGap | NextRunInterval
 
 
-def owner_marker(name: str | None = None) -> str:
-    """The alert tag that says a heartbeat is managed by this deployment."""
-    return OWNER_MARKER_PREFIX + (name or deployment())
+def interval_problems(interval: Any, interval_unit: Any) -> dict[str, str]:
+    """``interval`` and ``interval_unit`` together, neither (derived), or ``interval="next_run"`` alone."""
+    if interval == NEXT_RUN:
+        if interval_unit is not None:
+            return {"interval_unit": "must not be given with interval='next_run' (each run sets the interval)"}
+        return {}
+    if isinstance(interval, str):
+        return {"interval": f"must be a whole number (with interval_unit) or 'next_run', got {interval!r}"}
+    if (interval is None) != (interval_unit is None):
+        return {"interval": "give interval and interval_unit together (or neither, to derive them)"}
+    return {}
 
 
-def paused_marker(name: str | None = None) -> str:
-    """The alert tag that says sync disabled a heartbeat because its DAG is paused in this deployment."""
-    return PAUSED_MARKER_PREFIX + (name or deployment())
+def interval_policy(interval: Any, interval_unit: Any, grace: datetime.timedelta | None = None) -> IntervalPolicy:
+    """The policy a face's ``interval``, ``interval_unit`` and ``grace`` ask for (see :func:`interval_problems`)."""
+    if interval == NEXT_RUN:
+        return NextRunInterval(grace)
+    if interval is None or interval_unit is None:
+        return LongestGap(grace)
+    return FixedInterval(interval, interval_unit)
 
 
 def render_for_dag(value: Any, dag: Any) -> Any:
@@ -164,74 +103,53 @@ def _dag_template(source: str) -> Any:
 
 
 @dataclass(frozen=True)
-class HeartbeatSettings:
-    """The settings a declaration gives its heartbeat; ``None`` leaves a field to OpsGenie.
-
-    ``interval`` and ``interval_unit`` go together; without them the interval is derived
-    from the DAG's schedule, plus ``grace``. ``interval="next_run"`` (no unit) lets every
-    run set the interval to the time until the next run, plus ``grace``; the heartbeat is
-    created with the derived one. ``enabled=None`` leaves the enabled state alone (a
-    heartbeat disabled for a maintenance window stays disabled).
-    """
-
-    interval: int | str | None = None
-    interval_unit: str | None = None
-    grace: datetime.timedelta | None = None
-    enabled: bool | None = None
-    description: str | None = None
-    alert_message: str | None = None
-    alert_tags: tuple[str, ...] | None = None
-    alert_priority: str | None = None
-    owner_team: str | Mapping[str, str] | None = None
-
-    @property
-    def follows_next_run(self) -> bool:
-        """Runs set the interval (``interval="next_run"``): ensure and sync only create with one."""
-        return self.interval == NEXT_RUN
-
-
-@dataclass(frozen=True)
 class HeartbeatDeclaration:
-    """One heartbeat a DAG declares: its name (maybe a template), connection, run types and settings."""
+    """One heartbeat a DAG declares: its name (maybe a template), connection, run types, interval policy
+    and the other fields (:data:`DECLARED_FIELDS`; absent or ``None`` leaves a field to OpsGenie, and
+    ``enabled=None`` leaves a heartbeat disabled for a maintenance window disabled)."""
 
     name: str
     conn_id: str = DEFAULT_CONN_ID
     run_types: frozenset[str] = frozenset(DEFAULT_RUN_TYPES)
-    settings: HeartbeatSettings = field(default_factory=HeartbeatSettings)
-    #: ``callback`` (a notifier) or ``tag`` (the listener's tag)
-    origin: str = "callback"
+    interval: IntervalPolicy = field(default_factory=LongestGap)
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def follows_next_run(self) -> bool:
+        """Runs set the interval (``interval="next_run"``): ensure and sync only create with one."""
+        return isinstance(self.interval, NextRunInterval)
 
     def pings(self, run_type: str | None) -> bool:
         """Whether a successful run of this type pings (an unknown type does: when in doubt, ping)."""
         return run_type is None or run_type in self.run_types
 
-    def desired_fields(self, dag: Any, *, name: str, render: Renderer | None = None) -> dict[str, Any]:
-        """The heartbeat's fields as ensure, sync and the listener want them (snake_case).
+    def ensure_policy(self, marker: str | None, *, adopt: bool = False) -> EnsurePolicy:
+        """What ensure may do for this declaration: never compare an interval the runs set."""
+        return EnsurePolicy(marker=marker, adopt=adopt, compare_interval=not self.follows_next_run)
 
-        ``name`` is the rendered name; ``render`` renders the templated settings (by default
-        with the DAG alone). Raises ``ScheduleIntervalError`` when the interval must be
-        derived and the schedule has no rhythm.
+    def desired_fields(self, dag: Any, *, name: str, render: Any = None) -> dict[str, Any]:
+        """The heartbeat's fields as ensure, sync and the page want them (snake_case).
+
+        ``name`` is the rendered name; ``render`` renders the templated fields (by default with
+        the DAG alone). The interval is the one to create with. Raises ``ScheduleIntervalError``
+        when the interval must be derived and the schedule has no rhythm.
         """
         from airflow_provider_opsgenie_hb.core.schedule import interval_for_dag
 
         render = render or (lambda value: render_for_dag(value, dag))
-        given = self.settings
-        interval, unit = given.interval, given.interval_unit
-        if interval is None or unit is None or given.follows_next_run:
-            derived = interval_for_dag(dag, grace=given.grace)
+        policy = self.interval
+        if isinstance(policy, FixedInterval):
+            interval, unit = policy.interval, policy.interval_unit
+        else:
+            derived = interval_for_dag(dag, grace=policy.grace)
             interval, unit = derived.interval, derived.interval_unit
-        tags = render(list(given.alert_tags)) if given.alert_tags is not None else None
-        return {
-            "name": name,
-            "interval": interval,
-            "interval_unit": unit,
-            "enabled": given.enabled,
-            "description": render(given.description),
-            "owner_team": given.owner_team,
-            "alert_message": render(given.alert_message),
-            "alert_tags": list(tags) if tags is not None else None,
-            "alert_priority": given.alert_priority,
-        }
+        declared: dict[str, Any] = {key: self.fields.get(key) for key in DECLARED_FIELDS}
+        for key in ("description", "alert_message", "alert_tags"):
+            if declared[key] is not None:
+                declared[key] = render(list(declared[key]) if key == "alert_tags" else declared[key])
+        if declared["alert_tags"] is not None:
+            declared["alert_tags"] = list(declared["alert_tags"])
+        return {"name": name, "interval": interval, "interval_unit": unit, **declared}
 
 
 def tag_declaration(dag: Any, settings: ListenerSettings | None = None) -> HeartbeatDeclaration | None:
@@ -243,8 +161,7 @@ def tag_declaration(dag: Any, settings: ListenerSettings | None = None) -> Heart
         name=settings.name_template,
         conn_id=settings.conn_id,
         run_types=settings.run_types,
-        settings=HeartbeatSettings(interval=NEXT_RUN if settings.interval_mode == NEXT_RUN else None),
-        origin="tag",
+        interval=NextRunInterval() if settings.interval_mode == NEXT_RUN else LongestGap(),
     )
 
 
@@ -264,3 +181,76 @@ def check_run_types(run_types: Collection[str]) -> str | None:
     """The problem with a ``run_types`` argument, or None."""
     unknown = set(run_types) - set(RUN_TYPES)
     return f"unknown {sorted(unknown)}; known are {', '.join(RUN_TYPES)}" if unknown else None
+
+
+def run_type_of(dag_run: Any, run_id: str | None = None) -> str | None:
+    """The run's type from the DAG run, or from the prefix of a generated run id (None: unknown)."""
+    run_type = getattr(dag_run, "run_type", None)
+    if run_type is not None:
+        return str(getattr(run_type, "value", run_type))
+    run_id = str(run_id or "")
+    prefix = run_id.split("__", 1)[0]
+    return prefix if "__" in run_id and prefix in RUN_TYPES else None
+
+
+def declaration_problems(
+    *,
+    name: Any,
+    conn_id: Any,
+    run_types: Any,
+    interval: Any,
+    interval_unit: Any,
+    grace: Any,
+    fields: Mapping[str, Any],
+) -> dict[str, str]:
+    """Everything wrong with a face's declaring arguments, ``{argument: problem}`` (templates are
+    checked for syntax now, for their rules once rendered). One place for the notifier and the ensure operator."""
+    problems = interval_problems(interval, interval_unit)
+    if not isinstance(conn_id, str) or not conn_id.strip():
+        problems["opsgenie_heartbeat_conn_id"] = f"must name a connection, got {conn_id!r}"
+    if isinstance(run_types, str):
+        problems["run_types"] = f"must be a list of run types such as ['scheduled'], not the string {run_types!r}"
+    elif not run_types:
+        problems["run_types"] = "must name at least one run type (an empty list would never ping)"
+    elif run_types_problem := check_run_types(run_types):
+        problems["run_types"] = run_types_problem
+    if grace is not None and (not isinstance(grace, datetime.timedelta) or grace < datetime.timedelta(0)):
+        problems["grace"] = f"must be a timedelta >= 0, got {grace!r}"
+    checked = {
+        "name": name,
+        "interval": None if isinstance(interval, str) else interval,
+        "interval_unit": interval_unit,
+    }
+    checked |= fields
+    problems |= _template_syntax_problems({key: checked.get(key) for key in ("name", *TEMPLATED_FIELDS)})
+    return problems | field_problems({k: v for k, v in checked.items() if not is_template(v)})
+
+
+def _template_syntax_problems(fields: Mapping[str, Any]) -> dict[str, str]:
+    """Templated fields that Jinja cannot even parse: refused at parse time, not on every run."""
+    problems: dict[str, str] = {}
+    for key, value in fields.items():
+        for text in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(text, str) and is_template(text):
+                import jinja2
+
+                try:
+                    jinja2.Environment().parse(text)
+                except jinja2.TemplateSyntaxError as exc:
+                    problems[key] = f"is not a valid template ({exc.message}): {text!r}"
+    return problems
+
+
+MID_RUN_WARNING = (
+    "Not pinging OpsGenie heartbeat on the success of task %r: tasks downstream of it still have to run, so it "
+    "does not mean the DAG run succeeded. Give the notifier to the DAG's on_success_callback (or to its last "
+    "task), not to every task through default_args."
+)
+
+
+def mid_run_task(context: Mapping[str, Any]) -> bool:
+    """A task-level callback for a task with downstream tasks, while the DAG run still runs: not a DAG success."""
+    task, dag_run = context.get("task"), context.get("dag_run")
+    state = getattr(dag_run, "state", None)
+    state = str(getattr(state, "value", state) or "")
+    return task is not None and state == "running" and bool(getattr(task, "downstream_task_ids", None))

@@ -9,37 +9,28 @@ left unchanged, unless ``adopt`` (the same ownership rules as ``sync``).
 
 from __future__ import annotations
 
-from airflow_provider_opsgenie_hb.api.schema import field_problems
-from airflow_provider_opsgenie_hb.core.declaration import deployment
-from airflow_provider_opsgenie_hb.core.reconcile import Ownership, PlanItem, SyncPlan, apply, plan
-from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+from airflow_provider_opsgenie_hb.api.schema import CONFIG_FIELDS, field_problems
+from airflow_provider_opsgenie_hb.core.ownership import Ownership
+from airflow_provider_opsgenie_hb.core.reconcile import PlanItem, SyncPlan, apply, plan, problem_text
+from airflow_provider_opsgenie_hb.core.service import HeartbeatService
+from airflow_provider_opsgenie_hb.settings import deployment
 
-# What travels. owner_team does not: on JSM the target connection's team owns the heartbeat.
-MIGRATED_FIELDS = (
-    "interval",
-    "interval_unit",
-    "enabled",
-    "description",
-    "alert_message",
-    "alert_tags",
-    "alert_priority",
-)
+# What travels: every field but owner_team (on JSM the target connection's team owns the heartbeat).
+MIGRATED_FIELDS = tuple(key for key in CONFIG_FIELDS if key != "owner_team")
 
 
 def migrate_heartbeats(
-    source_conn_id: str, target_conn_id: str, *, dry_run: bool = False, adopt: bool = False
+    source: HeartbeatService, target: HeartbeatService, *, dry_run: bool = False, adopt: bool = False
 ) -> SyncPlan:
-    """Plan (and unless ``dry_run``, carry out) the move; returns the plan with each outcome."""
-    source = OpsgenieHeartbeatHook(source_conn_id)
-    target = OpsgenieHeartbeatHook(target_conn_id)
+    """Plan (and unless ``dry_run``, carry out) the move from ``source`` to ``target`` (the hooks of
+    the two connections); returns the plan with each outcome."""
     declared: list[PlanItem] = []
     for heartbeat in source.list_heartbeats():
         current = heartbeat.to_dict()
         fields = {"name": heartbeat.name, **{key: current[key] for key in MIGRATED_FIELDS}}
         problems = field_problems(fields)
         if problems:
-            reason = "; ".join(f"{k} {v}" for k, v in problems.items())
-            declared.append(PlanItem("skipped", heartbeat.name, reason=f"could not map: {reason}"))
+            declared.append(PlanItem("skipped", heartbeat.name, reason=f"could not map: {problem_text(problems)}"))
             continue
         item = PlanItem("create", heartbeat.name, fields=fields)
         if heartbeat.owner_team:

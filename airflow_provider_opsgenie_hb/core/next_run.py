@@ -36,7 +36,7 @@ from airflow_provider_opsgenie_hb.core.schedule import NextRun, interval_until_n
 if TYPE_CHECKING:
     import datetime
 
-    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+    from airflow_provider_opsgenie_hb.core.service import HeartbeatService
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,13 @@ def next_run_of(dag: Any, dag_run: Any, *, grace: datetime.timedelta | None) -> 
 class IntervalOutcome:
     """What became of the interval: ``error`` (the warning to log) when it was not set."""
 
-    patched: bool = False
     error: BaseException | None = None
     #: the PATCH found no heartbeat (so the pings reached nothing either)
     missing: bool = False
 
 
 def ping_and_set_interval(
-    hook: OpsgenieHeartbeatHook,
+    hook: HeartbeatService,
     scope: tuple[str, ...],
     wanted: NextRun,
     ping: Callable[[], None],
@@ -111,7 +110,6 @@ def ping_and_set_interval(
         "OpsGenie heartbeat %r: interval set to %s (next run due %s)", name, wanted.interval, wanted.next_run_after
     )
     ping()
-    outcome.patched = True
     remember_interval(scope, wanted)
     return outcome
 

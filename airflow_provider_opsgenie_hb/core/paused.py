@@ -1,4 +1,4 @@
-"""Which DAGs are paused, read through Airflow's REST API (tasks in Airflow 3 have no database access).
+"""Which DAGs are paused: from Airflow's REST API (tasks in Airflow 3 have no database access) or its database.
 
 The connection is an ``http``-style connection to the API server: host (and port, schema
 ``http`` or ``https``), and with a login and password a token is fetched from
@@ -62,3 +62,14 @@ def _base_url(conn: Any) -> str:
     if conn.port and host.count(":") < 2:
         host = f"{host}:{conn.port}"
     return host
+
+
+def paused_from_database(dag_ids: Collection[str]) -> dict[str, bool]:
+    """The pause state of ``dag_ids`` from Airflow's metadata database (DAGs it does not know: absent)."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(select(DagModel.dag_id, DagModel.is_paused).where(DagModel.dag_id.in_(list(dag_ids))))
+        return {str(dag_id): bool(is_paused) for dag_id, is_paused in rows}

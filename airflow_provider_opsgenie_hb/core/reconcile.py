@@ -1,58 +1,34 @@
-"""Heartbeats as code: reconcile OpsGenie with the heartbeats that DAG files declare.
+"""Reconcile: compare declared heartbeats with what the service holds, and apply the difference.
 
-A DAG declares a heartbeat by having an :class:`OpsgenieHeartbeatNotifier` in its
-``on_success_callback`` (the notifier's name, interval and alert settings are the
-declaration), or by carrying the tag ``opsgenie-heartbeat`` (name from the
-``[opsgenie_heartbeat] name_template`` option, interval from the schedule).
-
-Ownership: a heartbeat this deployment manages carries the alert tag
-``managed-by-airflow:<deployment>`` (``[opsgenie_heartbeat] deployment``) beside the user's
-own tags. Sync never changes a heartbeat without it (``conflict``) unless told to adopt
-it, and ``prune`` deletes only orphans that carry it - and only after a complete read of
-the DAG folder.
+:func:`compare` turns each declared heartbeat (a ``create`` :class:`PlanItem`) into what it
+takes to bring the service in line - ``create``, ``update``, ``unchanged``, ``conflict`` - and
+lists the ``orphaned`` heartbeats this deployment manages that nothing declares any more;
+:func:`apply` carries the plan out. Ownership: sync never changes a heartbeat without this
+deployment's marker (``conflict``) unless told to adopt it, and deletes only orphans that
+carry it, only with ``prune`` and only after a complete read of the DAG folder.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import datetime
 import logging
-import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_opsgenie_hb.api.client import EnsureRequest
 from airflow_provider_opsgenie_hb.api.errors import HeartbeatError
-from airflow_provider_opsgenie_hb.api.schema import (
-    LEGACY_OWNER_MARKER,
-    MAX_ALERT_TAGS,
-    Heartbeat,
-    field_problems,
-    is_marker,
-)
-from airflow_provider_opsgenie_hb.core.declaration import (
-    DAG_TAG,
-    DEFAULT_CONN_ID,
-    DEFAULT_NAME_TEMPLATE,
-    HeartbeatDeclaration,
-    dag_declarations,
-    deployment,
-    listener_settings,
-    owner_marker,
-    paused_marker,
-    render_for_dag,
-)
-from airflow_provider_opsgenie_hb.core.schedule import HeartbeatInterval, ScheduleIntervalError, shortest_interval
+from airflow_provider_opsgenie_hb.api.policy import LEGACY_OWNER_MARKER, EnsurePolicy, is_marker
+from airflow_provider_opsgenie_hb.api.schema import Heartbeat, field_problems
+from airflow_provider_opsgenie_hb.core.ownership import Ownership, owner_marker, paused_marker
+from airflow_provider_opsgenie_hb.core.schedule import HeartbeatInterval
+from airflow_provider_opsgenie_hb.settings import deployment
 
 if TYPE_CHECKING:
-    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+    from airflow_provider_opsgenie_hb.core.service import HeartbeatService
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_TAG = DAG_TAG
-__all__ = ["DEFAULT_NAME_TEMPLATE", "HEARTBEAT_TAG", "SyncUsageError", "render_for_dag", "sync_heartbeats"]
 
 _SYMBOLS = {
     "create": "+",
@@ -76,10 +52,6 @@ _COUNTED = (
 )
 
 
-class SyncUsageError(Exception):
-    """The sync cannot start: a missing folder or connection, a bad option (exit code 2)."""
-
-
 @dataclass
 class PlanItem:
     """One line of the plan: what sync will do (or did) with one heartbeat."""
@@ -98,6 +70,9 @@ class PlanItem:
     runs_set_interval: bool = False
     #: seconds: the shortest interval the runs of the current schedule set (None: not known)
     runs_set_at_least: int | None = None
+    #: compare (and set) the interval: False where the runs set it (``runs_set_interval``), unless it
+    #: is shorter than any the current schedule's runs set
+    compare_interval: bool = True
 
 
 @dataclass
@@ -141,82 +116,12 @@ def _describe(item: PlanItem) -> str:
     return (item.reason + notes).lstrip("; ")
 
 
-def declarations(dags: list[Any], *, conn_id: str, name_template: str | None = None) -> list[PlanItem]:
-    """The heartbeats the DAGs declare, as ``create`` items for ``conn_id`` (compared with OpsGenie later).
-
-    Declarations on other connections come back as ``elsewhere`` items: sync does not act on
-    them, but their names are never orphans (another connection may reach the same account).
-    A name declared twice with different settings is ``skipped`` the second time.
-    """
-    settings = listener_settings()
-    if name_template is not None:
-        settings = dataclasses.replace(settings, name_template=name_template)
-    items: list[PlanItem] = []
-    first: dict[str, PlanItem] = {}
-    for dag in sorted(dags, key=lambda d: d.dag_id):
-        for declaration in dag_declarations(dag, settings):
-            item = _declaration(dag, declaration, here=declaration.conn_id == conn_id)
-            earlier = first.setdefault(item.name, item)
-            if earlier is item:
-                items.append(item)
-            elif item.action == "create" and earlier.action == "create" and item.fields != earlier.fields:
-                item.action = "skipped"
-                item.reason = f"DAG {earlier.dag_id} declares {item.name!r} too, with other settings"
-                items.append(item)
-    return items
-
-
-def _declaration(dag: Any, declaration: HeartbeatDeclaration, *, here: bool = True) -> PlanItem:
-    try:
-        name = str(render_for_dag(declaration.name, dag))
-    except Exception as exc:
-        return PlanItem("skipped", declaration.name, dag.dag_id, reason=f"its name cannot be rendered: {exc}")
-    if not here:
-        return PlanItem("elsewhere", name, dag.dag_id, reason=f"declared on connection {declaration.conn_id!r}")
-    try:
-        fields = declaration.desired_fields(dag, name=name)
-    except ScheduleIntervalError as exc:
-        return PlanItem("skipped", name, dag.dag_id, reason=str(exc).split(": ", 1)[-1])
-    except Exception as exc:
-        return PlanItem("skipped", name, dag.dag_id, reason=f"its alert settings cannot be rendered: {exc}")
-    room = MAX_ALERT_TAGS - 2
-    if len(fields["alert_tags"] or ()) > room:
-        reason = f"at most {room} alert tags: sync keeps 2 of OpsGenie's {MAX_ALERT_TAGS} for its markers"
-        return PlanItem("skipped", name, dag.dag_id, reason=reason)
-    problems = field_problems({**fields, "enabled": fields["enabled"] is not False})
-    if problems:  # one bad declaration must not stop the others
-        return PlanItem("skipped", name, dag.dag_id, reason=_problems(problems))
-    item = PlanItem("create", name, dag.dag_id, fields=fields)
-    if declaration.settings.follows_next_run:
-        item.runs_set_interval = True
-        item.notes.append("interval set by each run (next_run)")
-        with contextlib.suppress(ScheduleIntervalError):
-            item.runs_set_at_least = shortest_interval(dag, grace=declaration.settings.grace).seconds
-    return item
-
-
-def _problems(problems: Mapping[str, str]) -> str:
+def problem_text(problems: Mapping[str, str]) -> str:
     return "; ".join(f"{k} {v}" for k, v in problems.items())
 
 
-@dataclass(frozen=True)
-class Ownership:
-    """Whose heartbeats these are, and what sync may do to the others."""
-
-    deployment: str
-    #: take over existing heartbeats that this deployment does not manage
-    adopt: bool = False
-    #: put this deployment's marker on what it creates or updates (sync does; migrate copies tags as they are)
-    mark: bool = True
-
-    def owns(self, heartbeat: Heartbeat) -> bool:
-        """Managed here: this deployment's marker, or the marker of earlier releases (upgraded when declared)."""
-        tags = heartbeat.alert_tags
-        return owner_marker(self.deployment) in tags or LEGACY_OWNER_MARKER in tags
-
-
 def plan(
-    hook: OpsgenieHeartbeatHook,
+    hook: HeartbeatService,
     declared: list[PlanItem],
     *,
     ownership: Ownership | None = None,
@@ -275,19 +180,19 @@ def _compare(
         fields = _new_fields(item, ownership, paused)
         problems = field_problems(fields)
         if problems:
-            item.action, item.reason = "skipped", _problems(problems)
+            item.action, item.reason = "skipped", problem_text(problems)
         else:
             item.fields = fields
         return
     fields = _updated_fields(item, existing, ownership, paused)
     problems = field_problems(fields)
     if problems:  # e.g. a heartbeat with 20 tags of its own and no room for the marker
-        item.action, item.reason = "skipped", f"cannot be brought in line: {_problems(problems)}"
+        item.action, item.reason = "skipped", f"cannot be brought in line: {problem_text(problems)}"
         return
     if item.runs_set_interval:
-        _interval_the_runs_set(item, existing, fields)
-    changed = existing.differences({k: v for k, v in fields.items() if k != "compare_interval"})
-    if not fields.get("compare_interval", True):
+        _interval_the_runs_set(item, existing)
+    changed = existing.differences(fields)
+    if not item.compare_interval:
         changed = {k: v for k, v in changed.items() if k not in ("interval", "interval_unit")}
     if changed and not ownership.owns(existing) and not ownership.adopt:
         markers = ", ".join(t for t in existing.alert_tags if is_marker(t)) or "no marker"
@@ -306,16 +211,16 @@ def _compare(
         item.action = "unchanged"
 
 
-def _interval_the_runs_set(item: PlanItem, existing: Heartbeat, fields: dict[str, Any]) -> None:
+def _interval_the_runs_set(item: PlanItem, existing: Heartbeat) -> None:
     """``interval="next_run"``: leave the interval to the runs, unless it is shorter than any the
     current schedule's runs set - the schedule changed since the last run (say from daily to
     weekly), and the old interval would run out before the first run of the new one. Then the
     longest gap (the interval sync creates with), until that run sets its own. An interval the
     runs may have set is never touched: sync cannot tell a late run from anything else."""
-    fields["compare_interval"] = False
+    item.compare_interval = False
     shortest = item.runs_set_at_least
     if shortest is not None and existing.interval_seconds < shortest:
-        fields["compare_interval"] = True
+        item.compare_interval = True
         at_least = HeartbeatInterval.from_timedelta(datetime.timedelta(seconds=shortest))
         item.notes.append(f"the schedule changed: its runs set {at_least} at least")
 
@@ -359,14 +264,17 @@ def _updated_fields(
     return fields
 
 
-def apply(hook: OpsgenieHeartbeatHook, sync_plan: SyncPlan, *, prune: bool = False) -> SyncPlan:
+def apply(hook: HeartbeatService, sync_plan: SyncPlan, *, prune: bool = False) -> SyncPlan:
     """Carry out the plan: creates and updates through the hook's bulk ensure; deletes with prune.
 
     Deletions happen only when the plan has no prune blockers; otherwise they are refused
     (``prune_refused``) and every other change still applies.
     """
     writes = [item for item in sync_plan.items if item.action in ("create", "update")]
-    results = hook.ensure_heartbeats([item.fields for item in writes])
+    # Ownership was settled by the plan: the fields carry the marker, and the policy only says
+    # whether the interval is the runs' to set.
+    requests = [EnsureRequest(item.fields, EnsurePolicy(compare_interval=item.compare_interval)) for item in writes]
+    results = hook.ensure_heartbeats(requests)
     for item, result in zip(writes, results, strict=True):
         if isinstance(result, HeartbeatError):
             item.action, item.reason = "failed", str(result)
@@ -386,96 +294,3 @@ def apply(hook: OpsgenieHeartbeatHook, sync_plan: SyncPlan, *, prune: bool = Fal
                 item.action, item.reason = "failed", str(exc)
     sync_plan.applied = True
     return sync_plan
-
-
-def load_dags(dags_folder: str | Path) -> tuple[list[Any], dict[str, str]]:
-    """Parse a DAG folder (no scheduler, no metadata database): the DAGs and any import errors."""
-    from airflow_provider_opsgenie_hb.version_compat import dag_bag
-
-    bag = dag_bag(str(dags_folder))
-    return list(bag.dags.values()), dict(bag.import_errors)
-
-
-def paused_from_database(dag_ids: Collection[str]) -> dict[str, bool]:
-    """The pause state of ``dag_ids`` from Airflow's metadata database (DAGs it does not know: absent)."""
-    from airflow.models.dag import DagModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        rows = session.execute(select(DagModel.dag_id, DagModel.is_paused).where(DagModel.dag_id.in_(list(dag_ids))))
-        return {str(dag_id): bool(is_paused) for dag_id, is_paused in rows}
-
-
-def sync_heartbeats(
-    dags_folder: str | Path,
-    *,
-    conn_id: str = DEFAULT_CONN_ID,
-    dry_run: bool = False,
-    prune: bool = False,
-    adopt: bool = False,
-    allow_empty: bool = False,
-    name_template: str | None = None,
-    paused_states: Callable[[Collection[str]], Mapping[str, bool]] | None = None,
-) -> SyncPlan:
-    """Parse ``dags_folder``, plan, and (unless ``dry_run``) apply. Returns the plan.
-
-    Raises :class:`SyncUsageError` for a folder that does not exist, a connection that does
-    not exist, or a bad ``[opsgenie_heartbeat] deployment``. ``paused_states`` (DAG ids ->
-    {DAG id: paused}, e.g. :func:`paused_from_database`) turns on disabling the heartbeats
-    of paused DAGs.
-    """
-    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
-
-    folder = Path(dags_folder).expanduser()
-    if not folder.is_dir():
-        raise SyncUsageError(f"DAG folder {str(folder)!r} does not exist or is not a folder")
-    try:
-        ownership = Ownership(deployment(), adopt=adopt)
-    except ValueError as exc:
-        raise SyncUsageError(str(exc)) from None
-    hook = OpsgenieHeartbeatHook(conn_id)
-    _check_connection(hook, conn_id)
-    dags, errors = load_dags(folder)
-    declared = declarations(dags, conn_id=conn_id, name_template=name_template)
-    paused = None
-    if paused_states is not None:
-        try:
-            paused = paused_states([dag.dag_id for dag in dags])
-        except Exception as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SyncUsageError(f"cannot read which DAGs are paused in Airflow: {first_line}") from None
-    result = plan(hook, declared, ownership=ownership, paused=paused)
-    result.prune_blockers = [f"{path} could not be imported: {_last_line(error)}" for path, error in errors.items()]
-    result.prune_blockers += [
-        f"DAG {item.dag_id}: the declaration of {item.name!r} could not be built ({item.reason})"
-        for item in declared
-        if item.action == "skipped"
-    ]
-    if not dags and not errors:
-        result.prune_blockers.append(f"no DAG found in {str(folder)!r}")
-    elif not [item for item in declared if item.action != "elsewhere"] and not allow_empty:
-        result.prune_blockers.append("no DAG declares a heartbeat (--allow-empty to prune all the same)")
-    return result if dry_run else apply(hook, result, prune=prune)
-
-
-def _check_connection(hook: OpsgenieHeartbeatHook, conn_id: str) -> None:
-    from airflow.providers.common.compat.sdk import AirflowNotFoundException
-
-    try:
-        hook.get_conn()
-    except AirflowNotFoundException:
-        raise SyncUsageError(f"connection {conn_id!r} does not exist") from None
-    except HeartbeatError as exc:
-        raise SyncUsageError(f"connection {conn_id!r}: {exc}") from None
-
-
-def _last_line(text: str) -> str:
-    """The line of a traceback that names the exception (``AirflowTaskTimeout: DagBag import
-    timeout for ...``), not the advice that may follow it; else the last line."""
-    lines = text.strip().splitlines()
-    named = [line for line in lines if _EXCEPTION_LINE.match(line)]
-    return named[-1] if named else lines[-1] if lines else text
-
-
-_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(?::\s|$)")

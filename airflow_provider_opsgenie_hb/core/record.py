@@ -31,16 +31,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_opsgenie_hb.core.declaration import conf_get, conf_seconds
+from airflow_provider_opsgenie_hb import settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TTL_SECONDS = 86_400.0
 _DIR_NAME = "airflow-provider-opsgenie-heartbeat"
 
 
 def record_dir() -> Path:
-    configured = conf_get("record_dir", "")
+    configured = settings.get("record_dir")
     if configured:
         return Path(configured).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -48,12 +47,12 @@ def record_dir() -> Path:
 
 
 def ttl_seconds() -> float:
-    return conf_seconds("record_ttl_seconds", DEFAULT_TTL_SECONDS)
+    return settings.get_seconds("record_ttl_seconds")
 
 
 def scope(conn_id: str, client: Any, name: str) -> tuple[str, ...]:
-    """Whose heartbeat a fact is about: connection id, account (hashed), JSM team and name."""
-    return (conn_id, client.account_fingerprint(), getattr(client, "team_id", ""), name)
+    """Whose heartbeat a fact is about: connection id, account (hashed, with its JSM team) and name."""
+    return (conn_id, client.account_fingerprint(), name)
 
 
 def fact(kind: str, *parts: Any) -> str:

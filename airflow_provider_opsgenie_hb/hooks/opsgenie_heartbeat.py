@@ -10,22 +10,27 @@ from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret
 
+from airflow_provider_opsgenie_hb.api.backends import JSM_BASE_URL, jsm_backend, opsgenie_backend, resolve_base_url
 from airflow_provider_opsgenie_hb.api.client import (
+    DEFAULT_POLICY,
+    Acknowledgement,
+    EnsureRequest,
+    EnsureResult,
+    HeartbeatClient,
+    HeartbeatList,
+    HeartbeatStatus,
+)
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatError, HeartbeatForbiddenError, HeartbeatValidationError
+from airflow_provider_opsgenie_hb.api.transport import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_TIME_BUDGET,
-    JSM_BASE_URL,
-    Acknowledgement,
-    EnsureResult,
-    HeartbeatClient,
-    HeartbeatStatus,
-    JsmHeartbeatClient,
-    resolve_base_url,
 )
-from airflow_provider_opsgenie_hb.api.errors import HeartbeatError, HeartbeatForbiddenError, HeartbeatValidationError
+from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID
 from airflow_provider_opsgenie_hb.version_compat import with_legacy_connection_form
 
 if TYPE_CHECKING:
+    from airflow_provider_opsgenie_hb.api.policy import EnsurePolicy
     from airflow_provider_opsgenie_hb.api.schema import Heartbeat
 
 _AIRFLOW_ERRORS: dict[type[HeartbeatError], type[HeartbeatError]] = {}
@@ -116,7 +121,7 @@ class OpsgenieHeartbeatHook(BaseHook):
     """
 
     conn_name_attr = "opsgenie_heartbeat_conn_id"
-    default_conn_name = "opsgenie_heartbeat_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "opsgenie_heartbeat"
     hook_name = "OpsGenie Heartbeat"
 
@@ -160,30 +165,29 @@ class OpsgenieHeartbeatHook(BaseHook):
             host = (conn.host or "").rstrip("/")
             if host and conn.port and urlsplit(host if "://" in host else f"//{host}").port is None:
                 host = f"{host}:{conn.port}"
-            connect_timeout = _seconds(extras, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)
-            read_timeout = _seconds(extras, "read_timeout", DEFAULT_READ_TIMEOUT)
-            time_budget = self.time_budget or _seconds(extras, "time_budget", DEFAULT_TIME_BUDGET)
+            timeouts = {
+                "connect_timeout": _seconds(extras, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+                "read_timeout": _seconds(extras, "read_timeout", DEFAULT_READ_TIMEOUT),
+                "time_budget": self.time_budget or _seconds(extras, "time_budget", DEFAULT_TIME_BUDGET),
+            }
             if jsm:
-                return JsmHeartbeatClient(
+                backend = jsm_backend(
                     conn.login or "",
                     secret,
                     cloud_id=str(_extra(extras, "cloud_id") or ""),
                     team_id=str(_extra(extras, "team_id") or ""),
                     base_url=host or JSM_BASE_URL,
-                    connect_timeout=connect_timeout,
-                    read_timeout=read_timeout,
-                    time_budget=time_budget,
                 )
-            return HeartbeatClient(
-                secret,
-                resolve_base_url(host, _extra(extras, "region")),
-                connect_timeout=connect_timeout,
-                read_timeout=read_timeout,
-                time_budget=time_budget,
-            )
+            else:
+                backend = opsgenie_backend(secret, resolve_base_url(host, _extra(extras, "region")))
+            return HeartbeatClient(backend, **timeouts)
 
     def get_conn(self) -> HeartbeatClient:
         return self.client
+
+    def account_fingerprint(self) -> str:
+        """A hash of the connection's base URL, scope and credentials: tells accounts apart, reveals no key."""
+        return self.client.account_fingerprint()
 
     @contextmanager
     def deadline(self, seconds: float) -> Iterator[None]:
@@ -198,7 +202,7 @@ class OpsgenieHeartbeatHook(BaseHook):
         with airflow_errors():
             return self.client.create_heartbeat(**fields)
 
-    def list_heartbeats(self) -> list[Heartbeat]:
+    def list_heartbeats(self) -> HeartbeatList:
         with airflow_errors():
             return self.client.list_heartbeats()
 
@@ -226,13 +230,13 @@ class OpsgenieHeartbeatHook(BaseHook):
         with airflow_errors():
             return self.client.disable_heartbeat(name)
 
-    def ensure_heartbeat(self, **fields: Any) -> EnsureResult:
-        """Create the heartbeat, or update it to match; nothing when it already matches."""
+    def ensure_heartbeat(self, *, policy: EnsurePolicy = DEFAULT_POLICY, **fields: Any) -> EnsureResult:
+        """Create the heartbeat, or update it to match as ``policy`` allows; nothing when it already matches."""
         with airflow_errors():
-            return self.client.ensure_heartbeat(**fields)
+            return self.client.ensure_heartbeat(policy=policy, **fields)
 
     def ensure_heartbeats(
-        self, heartbeats: Iterable[Mapping[str, Any]], *, max_workers: int = 8
+        self, heartbeats: Iterable[EnsureRequest | Mapping[str, Any]], *, max_workers: int = 8
     ) -> list[EnsureResult | HeartbeatError]:
         """Ensure many heartbeats concurrently; one result or error per heartbeat, in order."""
         with airflow_errors():

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import hookimpl
 
-from airflow_provider_opsgenie_hb.core.declaration import DAG_TAG, listener_settings, render_for_dag, tag_declaration
+from airflow_provider_opsgenie_hb.core.declaration import DAG_TAG, render_for_dag, run_type_of, tag_declaration
+from airflow_provider_opsgenie_hb.settings import listener_settings
 
 if TYPE_CHECKING:
-    from airflow_provider_opsgenie_hb.core.schedule import NextRun
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
 log = logging.getLogger(__name__)
@@ -106,57 +106,29 @@ class HeartbeatPinger:
             HeartbeatForbiddenError,
             HeartbeatUnauthorizedError,
         )
-        from airflow_provider_opsgenie_hb.core.record import record_ping
+        from airflow_provider_opsgenie_hb.core.delivery import Delivery, DeliveryOutcome, deliver, run_delivery
         from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
-        name = item.name
-        try:
-            started = time.monotonic()
-            hook = hook or OpsgenieHeartbeatHook(self.conn_id, time_budget=self.ping_deadline)
-            with hook.deadline(self.ping_deadline):
-
-                def ping() -> None:
-                    ack = hook.ping_heartbeat(name)
-                    log.info("Pinged OpsGenie heartbeat %r from the listener (requestId %s)", name, ack.request_id)
-                    record_ping(self.conn_id, name, ack.request_id, "listener")
-
-                wanted = self._wanted_interval(item)
-                if wanted is None:
-                    ping()
-                else:
-                    from airflow_provider_opsgenie_hb.core.next_run import ping_and_set_interval
-                    from airflow_provider_opsgenie_hb.core.record import scope
-
-                    left = self.ping_deadline - (time.monotonic() - started)
-                    outcome = ping_and_set_interval(
-                        hook, scope(self.conn_id, hook.client, name), wanted, ping, patch_seconds=left / 2
-                    )
-                    if outcome.error is not None:
-                        log.warning("%s", outcome.error)
+        hook = hook or OpsgenieHeartbeatHook(self.conn_id, time_budget=self.ping_deadline)
+        declaration = tag_declaration(item.dag) if item.dag is not None else None
+        delivery = Delivery(self.conn_id, item.name, "listener")
+        if declaration is not None:  # interval_mode = next_run: the interval is set from the run
+            delivery = run_delivery(declaration, item.name, "listener", item.dag, item.run)
+        outcome = DeliveryOutcome(item.name)
+        deliver(hook, delivery, outcome, budget=self.ping_deadline)
+        if outcome.interval_error is not None:
+            log.warning("%s", outcome.interval_error)
+        error = outcome.error
+        if error is None:
             return hook
-        except (HeartbeatUnauthorizedError, HeartbeatForbiddenError) as exc:
-            # The key may have been rotated: read the connection again for the next ping.
-            log.warning("OpsGenie heartbeat %r was not pinged by the listener: %s", name, exc)
-            return None
-        except HeartbeatError as exc:
-            log.warning("OpsGenie heartbeat %r was not pinged by the listener: %s", name, exc)
-            return hook
-        except Exception:
-            log.exception("OpsGenie heartbeat %r: the listener's ping failed unexpectedly", name)
-            return None
-
-    @staticmethod
-    def _wanted_interval(item: _Ping) -> NextRun | None:
-        """``interval_mode = next_run``: the interval from the run to the next one (None: only ping)."""
-        if item.dag is None:
-            return None
-        from airflow_provider_opsgenie_hb.core.next_run import next_run_of
-
-        try:
-            return next_run_of(item.dag, item.run, grace=None)
-        except Exception as exc:  # never in the way of the ping
-            log.warning("interval_mode = next_run cannot set the interval of %r: %s", item.name, exc)
-            return None
+        if isinstance(error, HeartbeatError):
+            log.warning("OpsGenie heartbeat %r was not pinged by the listener: %s", item.name, error)
+        else:
+            log.error("OpsGenie heartbeat %r: the listener's ping failed unexpectedly", item.name, exc_info=error)
+        # A rejected key may have been rotated, and an unexpected error may be the connection's:
+        # read the connection again for the next ping.
+        rejected = isinstance(error, (HeartbeatUnauthorizedError, HeartbeatForbiddenError))
+        return None if rejected or not isinstance(error, HeartbeatError) else hook
 
 
 _pinger: HeartbeatPinger | None = None
@@ -207,18 +179,13 @@ class _RunTimes:
             getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None),
             getattr(dag_run, "data_interval_start", None),
             getattr(dag_run, "data_interval_end", None),
-            _run_type(dag_run),
+            run_type_of(dag_run),
         )
 
 
 def _follows_next_run(dag: Any) -> bool:
     declaration = tag_declaration(dag)
-    return declaration is not None and declaration.settings.follows_next_run
-
-
-def _run_type(dag_run: Any) -> str | None:
-    run_type = getattr(dag_run, "run_type", None)
-    return None if run_type is None else str(getattr(run_type, "value", run_type))
+    return declaration is not None and declaration.follows_next_run
 
 
 class _Listener:
@@ -228,7 +195,7 @@ class _Listener:
     def on_dag_run_success(self, dag_run: Any, msg: str) -> None:
         try:
             dag = getattr(dag_run, "dag", None)
-            name = pinged_by_listener(dag, _run_type(dag_run)) if dag is not None else None
+            name = pinged_by_listener(dag, run_type_of(dag_run)) if dag is not None else None
             if name and _follows_next_run(dag):
                 pinger().submit(name, dag=dag, run=_RunTimes.of(dag_run))
             elif name:

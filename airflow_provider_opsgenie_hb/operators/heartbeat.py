@@ -6,6 +6,7 @@ rendering), call :class:`OpsgenieHeartbeatHook`, return a JSON-serialisable dict
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Sequence
 from functools import cached_property
@@ -15,6 +16,14 @@ from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_opsgenie_hb.api.errors import HeartbeatForbiddenError, HeartbeatNotFoundError
 from airflow_provider_opsgenie_hb.api.schema import CONFIG_FIELDS, REQUIRED_ON_CREATE, check_fields
+from airflow_provider_opsgenie_hb.core.declaration import (
+    DECLARED_FIELDS,
+    HeartbeatDeclaration,
+    declaration_problems,
+    interval_policy,
+)
+from airflow_provider_opsgenie_hb.core.ownership import owner_marker
+from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, DEFAULT_RUN_TYPES
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -22,7 +31,6 @@ if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
 log = logging.getLogger(__name__)
-DEFAULT_CONN_ID = "opsgenie_heartbeat_default"
 
 
 class _ConnectionOperator(BaseOperator):
@@ -70,38 +78,20 @@ class _HeartbeatOperator(_ConnectionOperator):
 
 
 class _ConfiguredHeartbeatOperator(_HeartbeatOperator):
-    """An operator that takes a heartbeat's configuration fields (all templated)."""
+    """An operator that takes a heartbeat's fields as keywords (all templated): those of
+    :data:`~airflow_provider_opsgenie_hb.api.schema.FIELDS`, ``None`` meaning not given."""
 
     template_fields: Sequence[str] = ("name", "opsgenie_heartbeat_conn_id", *CONFIG_FIELDS)
     _required: tuple[str, ...] = ("name",)
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        interval: int | None = None,
-        interval_unit: str | None = None,
-        enabled: bool | None = None,
-        description: str | None = None,
-        owner_team: str | dict[str, str] | None = None,
-        alert_message: str | None = None,
-        alert_tags: list[str] | None = None,
-        alert_priority: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.interval = interval
-        self.interval_unit = interval_unit
-        self.enabled = enabled
-        self.description = description
-        self.owner_team = owner_team
-        self.alert_message = alert_message
-        self.alert_tags = alert_tags
-        self.alert_priority = alert_priority
+    def __init__(self, *, name: str, **kwargs: Any) -> None:
+        for key in CONFIG_FIELDS:
+            setattr(self, key, kwargs.pop(key, None))
         super().__init__(name=name, **kwargs)
         self._check(self.fields(), required=self._required, skip_templates=True)
 
     def fields(self) -> dict[str, Any]:
-        """The configuration as snake_case keywords (``None`` = not given)."""
+        """The fields as snake_case keywords (``None`` = not given)."""
         return {"name": self.name, **{key: getattr(self, key) for key in CONFIG_FIELDS}}
 
 
@@ -131,34 +121,85 @@ class OpsgenieCreateHeartbeatOperator(_ConfiguredHeartbeatOperator):
         return self.hook.create_heartbeat(**self.fields()).to_dict()
 
 
-class OpsgenieEnsureHeartbeatOperator(_ConfiguredHeartbeatOperator):
+class OpsgenieEnsureHeartbeatOperator(_HeartbeatOperator):
     """Create the heartbeat, or update it to match; does nothing when it already matches.
 
-    Takes the same parameters as :class:`OpsgenieCreateHeartbeatOperator`. Without
-    ``interval``/``interval_unit`` the interval is derived from the DAG's schedule (the
-    longest gap between runs plus grace). Fields left as ``None`` are not compared.
+    Follows the ownership rule of every face: what it creates carries this deployment's marker
+    (``managed-by-airflow:<deployment>``), and a heartbeat without it (made by hand, or another
+    deployment's) is left unchanged and reported as ``conflict`` unless ``adopt=True``.
 
-    :return: ``{"action": "created" | "updated" | "unchanged", "name": ..., "changed": {...}}``.
+    :param name: the heartbeat's name (templated, like every field).
+    :param interval: with ``interval_unit``, the interval; by default derived from the DAG's
+        schedule (longest gap plus ``grace``). ``"next_run"``: created with the derived interval,
+        which the runs then set (see the callback's ``interval="next_run"``); never compared.
+    :param grace: extra time on top of a derived interval.
+    :param adopt: take over (and mark) an existing heartbeat this deployment does not manage.
+    :param fields: the other fields, as for :class:`OpsgenieCreateHeartbeatOperator`; ``None``
+        is not compared. ``enabled`` defaults to true.
+    :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
+    :return: ``{"action": "created" | "updated" | "unchanged" | "conflict", "name": ..., "changed": {...}}``.
     """
 
-    def __init__(self, *, enabled: bool = True, **kwargs: Any) -> None:
-        super().__init__(enabled=enabled, **kwargs)
-        if (self.interval is None) != (self.interval_unit is None):
-            self._check(
-                {}, problems={"interval": "give interval and interval_unit together (or neither, to derive them)"}
-            )
+    template_fields: Sequence[str] = ("name", "opsgenie_heartbeat_conn_id", *DECLARED_FIELDS)
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        interval: int | str | None = None,
+        interval_unit: str | None = None,
+        grace: datetime.timedelta | None = None,
+        adopt: bool = False,
+        enabled: bool | None = True,
+        **kwargs: Any,
+    ) -> None:
+        fields = {"enabled": enabled, **{key: kwargs.pop(key, None) for key in DECLARED_FIELDS if key != "enabled"}}
+        for key, value in fields.items():
+            setattr(self, key, value)
+        super().__init__(name=name, **kwargs)
+        self.interval = interval
+        self.interval_unit = interval_unit
+        self.grace = grace
+        self.adopt = adopt
+        problems = declaration_problems(
+            name=name,
+            conn_id=self.opsgenie_heartbeat_conn_id,
+            run_types=DEFAULT_RUN_TYPES,
+            interval=interval,
+            interval_unit=interval_unit,
+            grace=grace,
+            fields=fields,
+        )
+        self._check({}, problems=problems)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        fields = self.fields()
-        if fields["interval"] is None:
-            from airflow_provider_opsgenie_hb.core.schedule import interval_for_dag
-
-            derived = interval_for_dag(context["dag"])
-            fields.update(interval=derived.interval, interval_unit=derived.interval_unit)
-            log.info("Interval derived from the DAG's schedule: %s", derived)
+        declaration = HeartbeatDeclaration(
+            name=self.name,
+            conn_id=self.opsgenie_heartbeat_conn_id,
+            interval=interval_policy(self.interval, self.interval_unit, self.grace),
+            fields={key: getattr(self, key) for key in DECLARED_FIELDS},
+        )
+        fields = declaration.desired_fields(context["dag"], name=self.name, render=lambda value: value)
         self._check(fields, required=REQUIRED_ON_CREATE)
-        result = self.hook.ensure_heartbeat(**fields)
-        log.info("Heartbeat %r %s %s", result.name, result.action, result.changed or "")
+        result = self.hook.ensure_heartbeat(
+            policy=declaration.ensure_policy(owner_marker(), adopt=self.adopt), **fields
+        )
+        if result.action == "conflict":
+            log.warning(
+                "Heartbeat %r exists without this deployment's marker (made by hand, or another deployment's): "
+                "left unchanged (it differs in %s). Pass adopt=True to manage it.",
+                result.name,
+                ", ".join(sorted(result.changed)),
+            )
+        else:
+            log.info(
+                "Heartbeat %r %s %s (interval %s %s)",
+                result.name,
+                result.action,
+                result.changed or "",
+                fields["interval"],
+                fields["interval_unit"],
+            )
         return result.to_dict()
 
 
@@ -336,11 +377,12 @@ class OpsgenieSyncHeartbeatsOperator(_ConnectionOperator):
         from airflow.providers.common.compat.sdk import conf
 
         from airflow_provider_opsgenie_hb.core.paused import paused_from_api
-        from airflow_provider_opsgenie_hb.core.reconcile import sync_heartbeats
+        from airflow_provider_opsgenie_hb.core.sync import sync_heartbeats
 
         folder = self.dags_folder or conf.get("core", "dags_folder")
         plan = sync_heartbeats(
             folder,
+            self.hook,
             conn_id=self.opsgenie_heartbeat_conn_id,
             dry_run=self.plan_only,
             prune=self.prune,

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_opsgenie_hb.version_compat import ui_plugins_supported
+
 URL_PREFIX = "/opsgenie-heartbeats"
 #: the Airflow UI's routes of the two views: ``/plugin/<nav>`` and ``/dags/<dag id>/plugin/<tab>``
 NAV_ROUTE = "opsgenie-heartbeats"
@@ -21,13 +23,6 @@ DAG_TAB_ROUTE = "opsgenie-heartbeat"
 _Scope = MutableMapping[str, Any]
 _Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 _Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-
-def ui_plugins_supported() -> bool:
-    """Whether this Airflow shows plugins' views (3.1 and later)."""
-    from airflow.providers.common.compat.sdk import AirflowPlugin
-
-    return hasattr(AirflowPlugin, "external_views")
 
 
 class HeartbeatsApp:

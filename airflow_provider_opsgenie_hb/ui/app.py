@@ -30,8 +30,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from airflow_provider_opsgenie_hb.api.errors import HeartbeatError, HeartbeatTimeoutError
-from airflow_provider_opsgenie_hb.core.declaration import owner_marker
-from airflow_provider_opsgenie_hb.core.record import recent_pings, record_ping
+from airflow_provider_opsgenie_hb.api.policy import EnsurePolicy
+from airflow_provider_opsgenie_hb.core.delivery import Delivery, DeliveryOutcome, deliver
+from airflow_provider_opsgenie_hb.core.ownership import owner_marker
+from airflow_provider_opsgenie_hb.core.record import recent_pings
+from airflow_provider_opsgenie_hb.core.waiting import Call
 from airflow_provider_opsgenie_hb.ui import URL_PREFIX
 from airflow_provider_opsgenie_hb.ui.declared import DagFolderCache
 from airflow_provider_opsgenie_hb.ui.overview import (
@@ -44,7 +47,6 @@ from airflow_provider_opsgenie_hb.ui.overview import (
     OverviewSource,
     cache_seconds,
 )
-from airflow_provider_opsgenie_hb.ui.waiting import Call
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -264,16 +266,19 @@ def _no_answer(action: str) -> HeartbeatTimeoutError:
 
 
 def _perform(hook: OpsgenieHeartbeatHook, row: HeartbeatRow, action: str, user_name: str) -> None:
-    if action == "ping":
-        ack = hook.ping_heartbeat(row.name)
-        record_ping(row.conn_id, row.name, ack.request_id, f"page ({user_name})")
+    if action == "ping":  # the delivery every face uses: the ping, logged for the DAG tab
+        outcome = DeliveryOutcome(row.name)
+        deliver(hook, Delivery(row.conn_id, row.name, f"page ({user_name})"), outcome, budget=ANSWER_WAIT)
+        if outcome.error is not None:
+            raise outcome.error
     elif action == "disable":
         hook.disable_heartbeat(row.name)
     elif action == "enable":
         hook.enable_heartbeat(row.name)
     else:
         assert row.declaration is not None  # row.allows("ensure")
-        result = hook.ensure_heartbeat(**row.declaration.fields, marker=owner_marker())
+        policy = EnsurePolicy(marker=owner_marker(), compare_interval=row.declaration.compare_interval)
+        result = hook.ensure_heartbeat(policy=policy, **row.declaration.fields)
         if result.action == "conflict":  # someone took it over since the page was shown
             raise LeftUnchanged(
                 f"it exists without this deployment's marker {owner_marker()!r} and was left unchanged "

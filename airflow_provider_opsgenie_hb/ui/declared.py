@@ -24,14 +24,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from airflow_provider_opsgenie_hb.core.declaration import (
-    DEFAULT_CONN_ID,
-    dag_declarations,
-    listener_settings,
-    render_for_dag,
-)
-from airflow_provider_opsgenie_hb.core.reconcile import PlanItem, _last_line, declarations, load_dags
-from airflow_provider_opsgenie_hb.ui.waiting import Call
+from airflow_provider_opsgenie_hb.core.declaration import dag_declarations, render_for_dag
+from airflow_provider_opsgenie_hb.core.reconcile import PlanItem
+from airflow_provider_opsgenie_hb.core.sync import declarations, exception_line, load_dags
+from airflow_provider_opsgenie_hb.core.waiting import Call
+from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, listener_settings
 
 _MODULE = "airflow_provider_opsgenie_hb.ui.declared"
 #: seconds the child process may take to read the DAG folder
@@ -99,7 +96,7 @@ def read_dag_folder(folder: str | Path) -> DagFolder:
         declared={conn_id: declarations(dags, conn_id=conn_id) for conn_id in conn_ids},
         declared_by={key: tuple(dag_ids) for key, dag_ids in declared_by.items()},
         dag_ids=tuple(sorted(dag.dag_id for dag in dags)),
-        import_errors={os.path.relpath(path, folder): _last_line(error) for path, error in errors.items()},
+        import_errors={os.path.relpath(path, folder): exception_line(error) for path, error in errors.items()},
     )
 
 
@@ -118,7 +115,7 @@ def read_in_child(folder: str, timeout: float) -> DagFolder:
         except subprocess.TimeoutExpired:
             raise DagFolderError(f"reading the DAG files in {folder} took longer than {timeout:g}s") from None
         if result.returncode != 0 or not output.exists():
-            why = _last_line(result.stderr) or f"exit code {result.returncode}"
+            why = exception_line(result.stderr) or f"exit code {result.returncode}"
             raise DagFolderError(f"reading the DAG files in {folder} failed: {why}")
         return DagFolder.from_json(output.read_text(encoding="utf-8"))
 

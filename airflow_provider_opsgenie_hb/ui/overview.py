@@ -17,24 +17,18 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsgenie_hb.api.client import JsmHeartbeatClient
+from airflow_provider_opsgenie_hb import settings
 from airflow_provider_opsgenie_hb.api.errors import HeartbeatError, HeartbeatTimeoutError
 from airflow_provider_opsgenie_hb.api.schema import CONFIG_FIELDS, Heartbeat
-from airflow_provider_opsgenie_hb.core.declaration import (
-    DEFAULT_CONN_ID,
-    conf_seconds,
-    deployment,
-    listener_settings,
-    owner_marker,
-)
-from airflow_provider_opsgenie_hb.core.reconcile import Ownership, PlanItem, compare
+from airflow_provider_opsgenie_hb.core.ownership import Ownership, owner_marker
+from airflow_provider_opsgenie_hb.core.reconcile import PlanItem, compare
+from airflow_provider_opsgenie_hb.core.waiting import Call
+from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, deployment, listener_settings
 from airflow_provider_opsgenie_hb.ui.declared import DagFolder, DagFolderCache
-from airflow_provider_opsgenie_hb.ui.waiting import Call
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
-DEFAULT_CACHE_SECONDS = 10.0
 #: seconds one call to OpsGenie may take from the page, retries included
 CALL_BUDGET = 5.0
 #: seconds a request of the page waits for OpsGenie (a server that trickles its answer can
@@ -54,7 +48,7 @@ NOT_MANAGED = (
 
 def cache_seconds() -> float:
     """``[opsgenie_heartbeat] ui_cache_seconds``: how long a connection's list of heartbeats is kept."""
-    return conf_seconds("ui_cache_seconds", DEFAULT_CACHE_SECONDS)
+    return settings.get_seconds("ui_cache_seconds")
 
 
 @dataclass(frozen=True)
@@ -126,10 +120,9 @@ class HeartbeatRow:
         if self.heartbeat is None:
             return [FieldDrift(key, value, None, True) for key, value in declared.items()]
         differing = self.heartbeat.differences(declared)
-        runs_set = self.declaration is not None and self.declaration.runs_set_interval
         # interval="next_run": the runs set the interval; sync and ensure leave it alone (unless it
         # is shorter than any the schedule's runs set: then sync's comparison says compare_interval)
-        if runs_set and not self.declaration.fields.get("compare_interval", False):  # type: ignore[union-attr]
+        if self.declaration is not None and not self.declaration.compare_interval:
             differing = {k: v for k, v in differing.items() if k not in ("interval", "interval_unit")}
         current = self.heartbeat.to_dict()
         return [FieldDrift(key, value, current.get(key), key in differing) for key, value in declared.items()]
@@ -266,7 +259,7 @@ class ConnectionCache:
             from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
             hook = OpsgenieHeartbeatHook(self.conn_id, time_budget=CALL_BUDGET)
-            backend = "JSM Operations" if isinstance(hook.client, JsmHeartbeatClient) else "OpsGenie"
+            backend = hook.client.backend.label
             self._state = dataclasses.replace(self._state, backend=backend)
             self._hook = hook
         return self._hook

@@ -163,7 +163,7 @@ def test_a_shared_notifier_pings_each_dags_own_heartbeat_one_request_per_run(
     from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 
     opsgenie_emulator_server.reset()
-    HeartbeatClient(opsgenie_emulator_server.api_key, opsgenie_emulator_server.url).create_heartbeat(
+    HeartbeatClient.opsgenie(opsgenie_emulator_server.api_key, opsgenie_emulator_server.url).create_heartbeat(
         name="e2e_plain", interval=1, interval_unit="hours"
     )
     created = len(opsgenie_emulator_server.requests())

@@ -263,7 +263,7 @@ def test_steady_state_is_one_request_per_run_in_fresh_processes(
 ) -> None:
     from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 
-    HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url).create_heartbeat(
+    HeartbeatClient.opsgenie(opsgenie_emulator.api_key, opsgenie_emulator.url).create_heartbeat(
         name="fresh_plain", interval=1, interval_unit="hours"
     )
     for _ in range(3):
@@ -309,8 +309,8 @@ def test_the_record_tells_accounts_behind_one_url_apart_and_holds_no_key() -> No
     from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 
     url = "http://127.0.0.1:9"
-    first = HeartbeatClient("first-account-key", url).account_fingerprint()
-    second = HeartbeatClient("second-account-key", url).account_fingerprint()
+    first = HeartbeatClient.opsgenie("first-account-key", url).account_fingerprint()
+    second = HeartbeatClient.opsgenie("second-account-key", url).account_fingerprint()
     assert first != second
     assert "account-key" not in first + second
-    assert HeartbeatClient("first-account-key", url).account_fingerprint() == first
+    assert HeartbeatClient.opsgenie("first-account-key", url).account_fingerprint() == first

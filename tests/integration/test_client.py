@@ -13,7 +13,8 @@ import pendulum
 import pytest
 import requests
 
-from airflow_provider_opsgenie_hb.api.client import HeartbeatClient, HeartbeatStatus, resolve_base_url
+from airflow_provider_opsgenie_hb.api.backends import resolve_base_url
+from airflow_provider_opsgenie_hb.api.client import HeartbeatClient, HeartbeatStatus
 from airflow_provider_opsgenie_hb.api.errors import (
     HeartbeatAlreadyExistsError,
     HeartbeatConnectionError,
@@ -34,7 +35,7 @@ from opsgenie_heartbeat_emulator import EmulatorHandle
 
 @pytest.fixture
 def client(opsgenie_emulator: EmulatorHandle) -> HeartbeatClient:
-    return HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=10)
+    return HeartbeatClient.opsgenie(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=10)
 
 
 def test_all_eight_methods(client: HeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
@@ -115,10 +116,10 @@ def test_typed_errors(client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
     assert exists.value.status == 409
 
     with pytest.raises(HeartbeatUnauthorizedError):
-        HeartbeatClient("wrong-key", opsgenie_emulator.url).list_heartbeats()
+        HeartbeatClient.opsgenie("wrong-key", opsgenie_emulator.url).list_heartbeats()
     assert opsgenie_emulator.ping_only_key
     with pytest.raises(HeartbeatForbiddenError):
-        HeartbeatClient(opsgenie_emulator.ping_only_key, opsgenie_emulator.url).list_heartbeats()
+        HeartbeatClient.opsgenie(opsgenie_emulator.ping_only_key, opsgenie_emulator.url).list_heartbeats()
 
     opsgenie_emulator.set_faults({"kind": "status", "status": 402, "times": 1})
     with pytest.raises(HeartbeatRequestError, match="plan does not include heartbeats"):
@@ -129,7 +130,7 @@ def test_typed_errors(client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
 def test_server_side_422_is_a_validation_error(opsgenie_emulator: EmulatorHandle, client: HeartbeatClient) -> None:
     # The client refuses bad fields before sending, so reach the server's own check
     # through a fault-free raw body sent by the client's session.
-    response = client.session.post(
+    response = client.transport.session.post(
         client.base_url + "/v2/heartbeats", json={"name": "x", "interval": 0, "intervalUnit": "hours", "enabled": True}
     )
     assert response.status_code == 422
@@ -173,7 +174,7 @@ def test_the_emulators_429_carries_opsgenies_headers(
     client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
 ) -> None:
     opsgenie_emulator.set_faults({"kind": "rate_limit", "rate": 0.001, "burst": 0.5})
-    response = client.session.get(client.base_url + "/v2/heartbeats", timeout=5)
+    response = client.transport.session.get(client.base_url + "/v2/heartbeats", timeout=5)
     assert response.status_code == 429
     assert response.headers["X-RateLimit-State"] == "THROTTLED"
     assert response.headers["X-RateLimit-Reason"] == "ACCOUNT"
@@ -190,7 +191,7 @@ def test_retry_after_is_honoured(client: HeartbeatClient, opsgenie_emulator: Emu
 
 
 def test_a_retry_after_beyond_the_budget_gives_up_at_once(opsgenie_emulator: EmulatorHandle) -> None:
-    client = HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=2)
+    client = HeartbeatClient.opsgenie(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=2)
     opsgenie_emulator.set_faults({"kind": "status", "status": 429, "headers": {"Retry-After": "30"}})
     started = time.monotonic()
     with pytest.raises(HeartbeatRateLimitedError) as err:
@@ -201,7 +202,7 @@ def test_a_retry_after_beyond_the_budget_gives_up_at_once(opsgenie_emulator: Emu
 
 
 def test_a_burst_of_429s_longer_than_the_budget_ends_cleanly_within_it(opsgenie_emulator: EmulatorHandle) -> None:
-    client = HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=2, max_attempts=50)
+    client = HeartbeatClient.opsgenie(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=2, max_attempts=50)
     opsgenie_emulator.set_faults({"kind": "rate_limit", "rate": 0.001, "burst": 0.5})
     started = time.monotonic()
     with pytest.raises(HeartbeatRateLimitedError) as err:
@@ -220,7 +221,7 @@ def test_503_is_retried_then_succeeds(client: HeartbeatClient, opsgenie_emulator
 
 
 def test_persistent_5xx_ends_in_a_server_error_after_max_attempts(opsgenie_emulator: EmulatorHandle) -> None:
-    client = HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url, max_attempts=3)
+    client = HeartbeatClient.opsgenie(opsgenie_emulator.api_key, opsgenie_emulator.url, max_attempts=3)
     opsgenie_emulator.set_faults({"kind": "status", "status": 500})
     with pytest.raises(HeartbeatServerError) as err:
         client.list_heartbeats()
@@ -359,7 +360,7 @@ def test_ensure_after_a_retried_create_that_finds_its_own_settings_is_not_a_clai
 
 
 def test_time_budget_bounds_a_hanging_service(opsgenie_emulator: EmulatorHandle) -> None:
-    client = HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url, read_timeout=5, time_budget=1.5)
+    client = HeartbeatClient.opsgenie(opsgenie_emulator.api_key, opsgenie_emulator.url, read_timeout=5, time_budget=1.5)
     opsgenie_emulator.set_faults({"kind": "latency", "seconds": 30})
     started = time.monotonic()
     with pytest.raises(HeartbeatTimeoutError):
@@ -370,7 +371,7 @@ def test_time_budget_bounds_a_hanging_service(opsgenie_emulator: EmulatorHandle)
 
 
 def test_deadline_spans_several_calls(opsgenie_emulator: EmulatorHandle) -> None:
-    client = HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=30)
+    client = HeartbeatClient.opsgenie(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=30)
     opsgenie_emulator.set_faults({"kind": "latency", "seconds": 0.6})
     started = time.monotonic()
 
@@ -388,7 +389,7 @@ def test_connection_refused_is_a_connection_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = HeartbeatClient("k", f"http://127.0.0.1:{port}", time_budget=2)
+    client = HeartbeatClient.opsgenie("k", f"http://127.0.0.1:{port}", time_budget=2)
     with pytest.raises(HeartbeatConnectionError, match="connection failed"):
         client.list_heartbeats()
 
@@ -456,8 +457,8 @@ def test_the_key_never_appears_in_logs_errors_or_reprs(
     key = opsgenie_emulator.api_key
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
-    client = HeartbeatClient(key, opsgenie_emulator.url, time_budget=5)
-    texts += [repr(client), str(client), repr(client.session.auth)]
+    client = HeartbeatClient.opsgenie(key, opsgenie_emulator.url, time_budget=5)
+    texts += [repr(client), str(client), repr(client.transport.session.auth)]
     client.create_heartbeat(name="s", interval=1, interval_unit="hours")
     client.list_heartbeats()
     client.get_heartbeat("s")
@@ -470,8 +471,8 @@ def test_the_key_never_appears_in_logs_errors_or_reprs(
     client.list_heartbeats()
     for call in (
         lambda: client.get_heartbeat("ghost"),
-        lambda: HeartbeatClient(key, "http://10.1.2.3"),
-        lambda: HeartbeatClient(key + "x", opsgenie_emulator.url).list_heartbeats(),
+        lambda: HeartbeatClient.opsgenie(key, "http://10.1.2.3"),
+        lambda: HeartbeatClient.opsgenie(key + "x", opsgenie_emulator.url).list_heartbeats(),
         lambda: client.create_heartbeat(name="s", interval=-1, interval_unit="hours"),
     ):
         with pytest.raises(HeartbeatError) as err:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_opsgenie_hb.api.client import JsmHeartbeatClient
+from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 from airflow_provider_opsgenie_hb.api.errors import (
     HeartbeatNotFoundError,
     HeartbeatUnauthorizedError,
@@ -23,8 +23,8 @@ CLOUD = "cloud-1"
 
 
 @pytest.fixture
-def jsm(opsgenie_emulator: EmulatorHandle) -> JsmHeartbeatClient:
-    return JsmHeartbeatClient(
+def jsm(opsgenie_emulator: EmulatorHandle) -> HeartbeatClient:
+    return HeartbeatClient.jsm(
         opsgenie_emulator.jsm_email,
         opsgenie_emulator.api_key,
         cloud_id=CLOUD,
@@ -64,7 +64,7 @@ def test_basic_auth_is_required(opsgenie_emulator: EmulatorHandle) -> None:
     assert requests.get(url, timeout=5).status_code == 401
     assert requests.get(url, auth=(opsgenie_emulator.jsm_email, "wrong"), timeout=5).status_code == 401
     with pytest.raises(HeartbeatUnauthorizedError):
-        JsmHeartbeatClient(
+        HeartbeatClient.jsm(
             "someone@else", opsgenie_emulator.api_key, cloud_id=CLOUD, team_id="t", base_url=opsgenie_emulator.url
         ).list_heartbeats()
 
@@ -76,7 +76,7 @@ def test_validation_errors_are_422_in_jsm_shape(opsgenie_emulator: EmulatorHandl
     assert raw(opsgenie_emulator, "GET", params={"size": 101}).status_code == 422
 
 
-def test_client_maps_every_method(jsm: JsmHeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
+def test_client_maps_every_method(jsm: HeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
     jsm.create_heartbeat(name="a b/c", interval=2, interval_unit="hours", alert_tags=["x"], alert_priority="P1")
     jsm.create_heartbeat(name="a b", interval=1, interval_unit="days")  # a name that is part of another
     got = jsm.get_heartbeat("a b")
@@ -92,7 +92,7 @@ def test_client_maps_every_method(jsm: JsmHeartbeatClient, opsgenie_emulator: Em
         jsm.get_heartbeat("a b/c")
 
 
-def test_list_follows_every_page(jsm: JsmHeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
+def test_list_follows_every_page(jsm: HeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
     for i in range(205):
         jsm.create_heartbeat(name=f"h{i:03}", interval=1, interval_unit="hours")
     assert len(jsm.list_heartbeats()) == 205
@@ -100,7 +100,7 @@ def test_list_follows_every_page(jsm: JsmHeartbeatClient, opsgenie_emulator: Emu
     assert len(pages) == 3
 
 
-def test_no_equivalent_gives_a_clear_error(jsm: JsmHeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
+def test_no_equivalent_gives_a_clear_error(jsm: HeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
     with pytest.raises(HeartbeatUnsupportedError, match="owner_team has no JSM Operations equivalent"):
         jsm.create_heartbeat(name="x", interval=1, interval_unit="hours", owner_team="ops")
     assert opsgenie_emulator.requests() == []
@@ -171,7 +171,7 @@ def test_every_jsm_response_the_spec_defines_matches_it(opsgenie_emulator: Emula
         openapi.validate_response(RequestsOpenAPIRequest(response.request), RequestsOpenAPIResponse(response))
 
 
-def test_fault_injection_applies_to_jsm_routes(jsm: JsmHeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
+def test_fault_injection_applies_to_jsm_routes(jsm: HeartbeatClient, opsgenie_emulator: EmulatorHandle) -> None:
     jsm.create_heartbeat(name="f", interval=1, interval_unit="hours")
     opsgenie_emulator.set_faults(
         {"kind": "status", "status": 503, "endpoint": "ping", "times": 2},

@@ -103,7 +103,7 @@ def _client_verdict(client: HeartbeatClient, fields: dict[str, Any]) -> set[str]
 
 @pytest.fixture
 def client(opsgenie_emulator: EmulatorHandle) -> HeartbeatClient:
-    return HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=10)
+    return HeartbeatClient.opsgenie(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=10)
 
 
 @pytest.mark.parametrize("bad", CREATE_REFUSALS, ids=[b.label for b in CREATE_REFUSALS])

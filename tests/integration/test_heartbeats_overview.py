@@ -14,7 +14,7 @@ from page_scenario import DEFAULT_ROWS, MARKER, OTHER_CONN, seed_heartbeats, wri
 
 from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 from airflow_provider_opsgenie_hb.api.errors import HeartbeatTimeoutError
-from airflow_provider_opsgenie_hb.api.schema import LEGACY_OWNER_MARKER
+from airflow_provider_opsgenie_hb.api.policy import LEGACY_OWNER_MARKER
 from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 from airflow_provider_opsgenie_hb.ui import declared, overview
 from airflow_provider_opsgenie_hb.ui.declared import DagFolderCache
@@ -196,7 +196,7 @@ def test_next_run_heartbeats_and_heartbeats_that_are_not_this_deployments(
     a DAG here declares but another deployment manages (or nobody) gets a Ping, nothing more."""
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__UI_CACHE_SECONDS", "0")
     (tmp_path / "dags.py").write_text(textwrap.dedent(NEXT_RUN_AND_OTHERS))
-    client = HeartbeatClient(opsgenie_heartbeat_conn.api_key, opsgenie_heartbeat_conn.url)
+    client = HeartbeatClient.opsgenie(opsgenie_heartbeat_conn.api_key, opsgenie_heartbeat_conn.url)
     for name, hours, tags in [
         ("nr_weekdays", 25, [MARKER]),  # set by Monday's run: the next run is a day away
         ("nr_weekly", 2, [MARKER]),  # shorter than any weekly run sets: the schedule changed

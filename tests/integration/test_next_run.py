@@ -96,7 +96,9 @@ def weekday_heartbeat(opsgenie_heartbeat_conn: EmulatorHandle) -> EmulatorHandle
 
     with (
         time_machine.travel(THURSDAY.subtract(days=1), tick=True),
-        HeartbeatClient(api_key=opsgenie_heartbeat_conn.api_key, base_url=opsgenie_heartbeat_conn.url) as client,
+        HeartbeatClient.opsgenie(
+            api_key=opsgenie_heartbeat_conn.api_key, base_url=opsgenie_heartbeat_conn.url
+        ) as client,
     ):
         client.create_heartbeat(name="weekdays", interval=73, interval_unit="hours", enabled=True)
         client.ping_heartbeat("weekdays")
@@ -174,7 +176,8 @@ def test_a_failed_patch_still_pings_and_says_it_may_alert_early(
 def test_sync_hides_no_missed_run_and_lengthens_only_after_a_schedule_change(
     run_at: Callable[..., list[str]], weekday_heartbeat: EmulatorHandle, tmp_path: Any
 ) -> None:
-    from airflow_provider_opsgenie_hb.core.reconcile import sync_heartbeats
+    from airflow_provider_opsgenie_hb.core.sync import sync_heartbeats
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
     emulator = weekday_heartbeat
     (tmp_path / "weekdays.py").write_text(WEEKDAY_DAG)
@@ -182,14 +185,14 @@ def test_sync_hides_no_missed_run_and_lengthens_only_after_a_schedule_change(
     # Thursday's run overran and reports at 07:00 on Friday; Friday's own run fails.
     run_at(THURSDAY, minutes=24 * 60 + 30)
     with time_machine.travel(FRIDAY.add(minutes=40), tick=True):  # the canary's sync
-        (item,) = sync_heartbeats(str(tmp_path), dry_run=False, adopt=True).items
+        (item,) = sync_heartbeats(str(tmp_path), OpsgenieHeartbeatHook(), dry_run=False, adopt=True).items
     assert "interval" not in item.changed  # an interval the runs set is theirs: a late run is not hidden
     assert seconds(emulator.heartbeats()["weekdays"]) == 25 * HOUR
     assert alerted(emulator, FRIDAY.add(hours=26)) == ["weekdays"]
     # A deploy makes the DAG weekly: 25 hours would run out before its first Monday run.
     (tmp_path / "weekdays.py").write_text(WEEKDAY_DAG.replace(WEEKDAYS, "30 6 * * 1"))
     with time_machine.travel(FRIDAY.add(hours=27), tick=True):
-        (item,) = sync_heartbeats(str(tmp_path), dry_run=False, adopt=True).items
+        (item,) = sync_heartbeats(str(tmp_path), OpsgenieHeartbeatHook(), dry_run=False, adopt=True).items
     assert item.action == "update"
     assert "interval" in item.changed
     assert seconds(emulator.heartbeats()["weekdays"]) == 169 * HOUR  # the longest gap, until a run sets its own
@@ -249,7 +252,7 @@ def test_a_heartbeat_deleted_by_hand_is_recreated_by_the_next_run_not_a_day_late
     emulator = opsgenie_heartbeat_conn
     source = NEXT_RUN_DAG.format(dag_id="weekdays", schedule=WEEKDAYS, extra=", ensure=True")
     run_at(THURSDAY, source)
-    with HeartbeatClient(api_key=emulator.api_key, base_url=emulator.url) as client:
+    with HeartbeatClient.opsgenie(api_key=emulator.api_key, base_url=emulator.url) as client:
         client.delete_heartbeat("weekdays")
     # The record says "ensured" for another day, but the PATCH found no heartbeat: ensure again now.
     run_at(FRIDAY, source)
@@ -329,19 +332,20 @@ def test_a_typo_in_interval_mode_falls_back_and_still_pings(
 
 def test_sync_leaves_the_interval_runs_set(opsgenie_heartbeat_conn: EmulatorHandle, tmp_path: Any) -> None:
     from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
-    from airflow_provider_opsgenie_hb.core.reconcile import sync_heartbeats
+    from airflow_provider_opsgenie_hb.core.sync import sync_heartbeats
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
     emulator = opsgenie_heartbeat_conn
     (tmp_path / "monthly.py").write_text(NEXT_RUN_DAG.format(dag_id="monthly", schedule="0 0 1 * *", extra=""))
-    sync_heartbeats(str(tmp_path), dry_run=False)
+    sync_heartbeats(str(tmp_path), OpsgenieHeartbeatHook(), dry_run=False)
     longest = (745, "hours")  # 31 days + 1 hour of grace: a safe start until the first run sets its own
     assert (emulator.heartbeats()["monthly"]["interval"], emulator.heartbeats()["monthly"]["intervalUnit"]) == longest
-    with HeartbeatClient(api_key=emulator.api_key, base_url=emulator.url) as client:
+    with HeartbeatClient.opsgenie(api_key=emulator.api_key, base_url=emulator.url) as client:
         # An interval other than the longest gap, which outlasts the next run (a fixed-interval
         # sync would reset it to 745 hours).
         client.update_heartbeat("monthly", interval=32, interval_unit="days")
         client.ping_heartbeat("monthly")
-    (item,) = sync_heartbeats(str(tmp_path), dry_run=False).items
+    (item,) = sync_heartbeats(str(tmp_path), OpsgenieHeartbeatHook(), dry_run=False).items
     assert item.action == "unchanged"
     assert (emulator.heartbeats()["monthly"]["interval"], emulator.heartbeats()["monthly"]["intervalUnit"]) == (
         32,

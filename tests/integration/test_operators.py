@@ -136,6 +136,48 @@ def test_ensure_derives_the_interval_from_the_schedule(run_op: RunOp, backend: B
     assert (stored["interval"], stored["intervalUnit"]) == (73, "hours")
 
 
+def test_ensure_marks_what_it_creates_and_keeps_the_mark_on_update(run_op: RunOp, backend: Backend) -> None:
+    ensure = (
+        'OpsgenieEnsureHeartbeatOperator(task_id="op", name="m", interval={}, interval_unit="hours", alert_tags=["a"])'
+    )
+    assert run_op(ensure.format(2))[1]["action"] == "created"
+    assert backend.heartbeats()["m"]["alertTags"] == ["a", "managed-by-airflow:default"]
+    assert run_op(ensure.format(3))[1]["action"] == "updated"
+    assert backend.heartbeats()["m"]["alertTags"] == ["a", "managed-by-airflow:default"]
+    assert backend.heartbeats()["m"]["interval"] == 3
+
+
+def test_ensure_leaves_a_heartbeat_it_does_not_manage_unless_adopting(run_op: RunOp, backend: Backend) -> None:
+    """Made by hand (or by another deployment): a conflict, not a takeover; adopt=True takes it over and marks it."""
+    run_op('OpsgenieCreateHeartbeatOperator(task_id="op", name="theirs", interval=9, interval_unit="hours")')
+    ensure = 'OpsgenieEnsureHeartbeatOperator(task_id="op", name="theirs", interval=2, interval_unit="hours"{})'
+    state, value = run_op(ensure.format(""))
+    assert (state, value["action"], value["changed"]) == ("success", "conflict", {"interval": 2})
+    assert backend.heartbeats()["theirs"]["interval"] == 9
+    assert not [r for r in backend.emulator.requests() if r["method"] == "PATCH"]
+    state, value = run_op(ensure.format(", adopt=True"))
+    assert (state, value["action"]) == ("success", "updated")
+    stored = backend.heartbeats()["theirs"]
+    assert (stored["interval"], stored["alertTags"]) == (2, ["managed-by-airflow:default"])
+
+
+def test_ensure_keeps_grace_and_next_run_like_the_callback(run_op: RunOp, backend: Backend) -> None:
+    run_op(
+        'OpsgenieEnsureHeartbeatOperator(task_id="op", name="graced", grace=__import__("datetime").timedelta(hours=5))',
+        schedule="0 3 * * *",
+    )
+    stored = backend.heartbeats()["graced"]
+    assert (stored["interval"], stored["intervalUnit"]) == (29, "hours")  # 24 h between runs + 5 h of grace
+    run_op('OpsgenieEnsureHeartbeatOperator(task_id="op", name="runs-set", interval="next_run")', schedule="0 3 * * *")
+    assert backend.heartbeats()["runs-set"]["interval"] == 25  # created with the longest gap plus the default grace
+    run_op('OpsgenieUpdateHeartbeatOperator(task_id="op", name="runs-set", interval=40)')  # as a run would set it
+    state, value = run_op(
+        'OpsgenieEnsureHeartbeatOperator(task_id="op", name="runs-set", interval="next_run")', schedule="0 3 * * *"
+    )
+    assert (state, value["action"]) == ("success", "unchanged")
+    assert backend.heartbeats()["runs-set"]["interval"] == 40
+
+
 def test_a_template_that_renders_to_a_bad_value_fails_before_sending(run_op: RunOp, backend: Backend) -> None:
     state, _ = run_op(
         'OpsgenieCreateHeartbeatOperator(task_id="op", name="{{ \\"x\\" * 201 }}", interval=1, interval_unit="hours")'

@@ -162,9 +162,10 @@ def test_sync_creates_then_changes_nothing_then_follows_the_dags(
 def test_sync_from_python_and_as_an_operator(
     dags_folder: Path, run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle
 ) -> None:
-    from airflow_provider_opsgenie_hb.core.reconcile import sync_heartbeats
+    from airflow_provider_opsgenie_hb.core.sync import sync_heartbeats
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
-    plan = sync_heartbeats(dags_folder, dry_run=True)
+    plan = sync_heartbeats(dags_folder, OpsgenieHeartbeatHook(), dry_run=True)
     assert plan.count("create") == 6
     assert opsgenie_heartbeat_conn.requests()[-1]["endpoint"] == "list"
 

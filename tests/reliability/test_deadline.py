@@ -37,7 +37,7 @@ FAULTY_IDS = ["trickles the body", "never answers", "accepts and hangs", "never 
 @pytest.mark.parametrize("faulty_server", FAULTY, ids=FAULTY_IDS, indirect=True)
 def test_a_deadline_block_bounds_the_call(faulty_server: str) -> None:
     # Default per-read timeout (15 s): only the deadline can end this in time.
-    client = HeartbeatClient("k", faulty_server, time_budget=30)
+    client = HeartbeatClient.opsgenie("k", faulty_server, time_budget=30)
     started = time.monotonic()
     with client.deadline(DEADLINE), pytest.raises(HeartbeatTimeoutError):
         client.list_heartbeats()
@@ -46,7 +46,7 @@ def test_a_deadline_block_bounds_the_call(faulty_server: str) -> None:
 
 @pytest.mark.parametrize("faulty_server", FAULTY, ids=FAULTY_IDS, indirect=True)
 def test_the_time_budget_bounds_the_call(faulty_server: str) -> None:
-    client = HeartbeatClient("k", faulty_server, time_budget=DEADLINE)
+    client = HeartbeatClient.opsgenie("k", faulty_server, time_budget=DEADLINE)
     started = time.monotonic()
     with pytest.raises(HeartbeatTimeoutError):
         client.ping_heartbeat("hb")
@@ -76,7 +76,7 @@ def test_a_slow_body_that_arrives_in_time_is_read_whole() -> None:
         trickle_body(conn, stop, every=0.01, length=len(LIST_BODY))
 
     for url in serve(slow):
-        client = HeartbeatClient("k", url, time_budget=5)
+        client = HeartbeatClient.opsgenie("k", url, time_budget=5)
         assert client.list_heartbeats() == []
 
 
@@ -84,7 +84,7 @@ def test_overlapping_deadline_blocks_in_eight_threads_stay_apart(opsgenie_emulat
     """Four threads hold short deadlines around slow calls, four hold long ones around the same
     slow calls; they enter and leave in an interleaved order. Each thread meets its own
     deadline only, and afterwards the shared client has none left over."""
-    client = HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=30)
+    client = HeartbeatClient.opsgenie(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=30)
     client.create_heartbeat(name="slow", interval=1, interval_unit="hours")
     opsgenie_emulator.set_faults({"kind": "latency", "seconds": 0.6, "endpoint": "get"})
     barrier = threading.Barrier(8)
@@ -119,7 +119,7 @@ def test_overlapping_deadline_blocks_in_eight_threads_stay_apart(opsgenie_emulat
 
 
 def test_a_deadline_reaches_the_workers_of_a_bulk_ensure(opsgenie_emulator: EmulatorHandle) -> None:
-    client = HeartbeatClient(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=30)
+    client = HeartbeatClient.opsgenie(opsgenie_emulator.api_key, opsgenie_emulator.url, time_budget=30)
     opsgenie_emulator.set_faults({"kind": "latency", "seconds": 2, "endpoint": "get"})
     specs = [{"name": f"b{i}", "interval": 1, "interval_unit": "hours"} for i in range(4)]
     started = time.monotonic()

@@ -74,7 +74,13 @@ def test_the_key_leaks_nowhere(
     assert keyed_emulator.heartbeats()["secrets_dag"]["lastPingTime"]
 
     hook = OpsgenieHeartbeatHook()
-    seen += [repr(hook), str(hook), repr(hook.client), repr(vars(hook.client)), repr(hook.client.session.auth)]
+    seen += [
+        repr(hook),
+        str(hook),
+        repr(hook.client),
+        repr(vars(hook.client)),
+        repr(hook.client.transport.session.auth),
+    ]
     for failing in (
         lambda: hook.get_heartbeat("ghost"),
         lambda: hook.create_heartbeat(name="secrets_dag", interval=1, interval_unit="hours"),
@@ -143,15 +149,15 @@ def _echo_authorization(conn: Any, stop: Any) -> None:
 def test_a_server_that_echoes_the_key_does_not_put_it_in_the_error() -> None:
     from faulty_servers import serve
 
-    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient, JsmHeartbeatClient
+    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 
     servers = serve(_echo_authorization)
     url = next(servers)
     try:
         clients = [
-            (HeartbeatClient(KEY, url, max_attempts=1), [KEY]),
+            (HeartbeatClient.opsgenie(KEY, url, max_attempts=1), [KEY]),
             (
-                JsmHeartbeatClient("ops@example.com", KEY, cloud_id="c", team_id="t", base_url=url, max_attempts=1),
+                HeartbeatClient.jsm("ops@example.com", KEY, cloud_id="c", team_id="t", base_url=url, max_attempts=1),
                 [KEY, base64.b64encode(f"ops@example.com:{KEY}".encode()).decode()],
             ),
         ]
@@ -170,8 +176,10 @@ def test_a_server_that_echoes_the_key_does_not_put_it_in_the_error() -> None:
 def test_a_pasted_key_with_a_line_break_is_used_without_it_and_never_shown(keyed_emulator: EmulatorHandle) -> None:
     from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 
-    assert HeartbeatClient(f" {KEY}\n", keyed_emulator.url).ping_heartbeat("any").request_id  # the key as meant
+    assert (
+        HeartbeatClient.opsgenie(f" {KEY}\n", keyed_emulator.url).ping_heartbeat("any").request_id
+    )  # the key as meant
     with pytest.raises(HeartbeatError) as err:
-        HeartbeatClient(f"{KEY[:6]}\n{KEY[6:]}", keyed_emulator.url)
+        HeartbeatClient.opsgenie(f"{KEY[:6]}\n{KEY[6:]}", keyed_emulator.url)
     assert err.value.errors == {"api_key": "must not contain whitespace or control characters"}
     assert KEY[:6] not in str(err.value)

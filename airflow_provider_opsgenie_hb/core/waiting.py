@@ -1,11 +1,10 @@
-"""Work the page waits for only so long: a call in a thread of its own.
+"""Work waited for only so long: a call in a daemon thread of its own.
 
-The API server answers every request of the page (and of Airflow's own API) from one pool of
-threads. A server that trickles its answer a byte at a time stays within each read's timeout,
-out of reach of requests' API, and a DAG file may take its import timeout to fail: the page
-runs such work in a daemon thread, waits for it a few seconds, and answers without it after
-that. One call at a time per connection and per DAG folder: a slow one is waited for, not
-repeated.
+A server that trickles its answer a byte at a time stays within each read's timeout, out of
+reach of requests' API, and a DAG file may take its import timeout to fail. The success
+callback (which must return within its deadline) and the Heartbeats page (which answers from
+the API server's shared thread pool) run such work in a daemon thread, wait for it as long as
+they may, and go on without it after that.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ class Call(Generic[T]):
         self._done = threading.Event()
         self._result: T | None = None
         self._error: BaseException | None = None
-        threading.Thread(target=self._run, args=(work,), name=f"opsgenie-heartbeats-page-{name}", daemon=True).start()
+        threading.Thread(target=self._run, args=(work,), name=f"opsgenie-heartbeat-{name}", daemon=True).start()
 
     def _run(self, work: Callable[[], T]) -> None:
         try:

@@ -1,0 +1,164 @@
+"""Heartbeats as code: read a DAG folder's declarations, and reconcile OpsGenie with them.
+
+A DAG declares a heartbeat by having a notifier in its ``on_success_callback`` (the notifier's
+name, interval and alert settings are the declaration), or by carrying the tag
+``opsgenie-heartbeat`` (name from ``[opsgenie_heartbeat] name_template``, interval from the
+schedule). :func:`sync_heartbeats` reads the folder, plans (:mod:`.reconcile`) and applies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatError
+from airflow_provider_opsgenie_hb.api.schema import MAX_ALERT_TAGS, field_problems
+from airflow_provider_opsgenie_hb.core.declaration import HeartbeatDeclaration, dag_declarations, render_for_dag
+from airflow_provider_opsgenie_hb.core.ownership import Ownership
+from airflow_provider_opsgenie_hb.core.reconcile import PlanItem, SyncPlan, apply, plan, problem_text
+from airflow_provider_opsgenie_hb.core.schedule import ScheduleIntervalError, shortest_interval
+from airflow_provider_opsgenie_hb.core.service import HeartbeatService
+from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, deployment, listener_settings
+
+
+class SyncUsageError(Exception):
+    """The sync cannot start: a missing folder or connection, a bad option (exit code 2)."""
+
+
+def declarations(dags: list[Any], *, conn_id: str, name_template: str | None = None) -> list[PlanItem]:
+    """The heartbeats the DAGs declare, as ``create`` items for ``conn_id`` (compared with OpsGenie later).
+
+    Declarations on other connections come back as ``elsewhere`` items: sync does not act on
+    them, but their names are never orphans (another connection may reach the same account).
+    A name declared twice with different settings is ``skipped`` the second time.
+    """
+    settings = listener_settings()
+    if name_template is not None:
+        settings = dataclasses.replace(settings, name_template=name_template)
+    items: list[PlanItem] = []
+    first: dict[str, PlanItem] = {}
+    for dag in sorted(dags, key=lambda d: d.dag_id):
+        for declaration in dag_declarations(dag, settings):
+            item = _declaration(dag, declaration, here=declaration.conn_id == conn_id)
+            earlier = first.setdefault(item.name, item)
+            if earlier is item:
+                items.append(item)
+            elif item.action == "create" and earlier.action == "create" and item.fields != earlier.fields:
+                item.action = "skipped"
+                item.reason = f"DAG {earlier.dag_id} declares {item.name!r} too, with other settings"
+                items.append(item)
+    return items
+
+
+def _declaration(dag: Any, declaration: HeartbeatDeclaration, *, here: bool = True) -> PlanItem:
+    try:
+        name = str(render_for_dag(declaration.name, dag))
+    except Exception as exc:
+        return PlanItem("skipped", declaration.name, dag.dag_id, reason=f"its name cannot be rendered: {exc}")
+    if not here:
+        return PlanItem("elsewhere", name, dag.dag_id, reason=f"declared on connection {declaration.conn_id!r}")
+    try:
+        fields = declaration.desired_fields(dag, name=name)
+    except ScheduleIntervalError as exc:
+        return PlanItem("skipped", name, dag.dag_id, reason=str(exc).split(": ", 1)[-1])
+    except Exception as exc:
+        return PlanItem("skipped", name, dag.dag_id, reason=f"its alert settings cannot be rendered: {exc}")
+    room = MAX_ALERT_TAGS - 2
+    if len(fields["alert_tags"] or ()) > room:
+        reason = f"at most {room} alert tags: sync keeps 2 of OpsGenie's {MAX_ALERT_TAGS} for its markers"
+        return PlanItem("skipped", name, dag.dag_id, reason=reason)
+    problems = field_problems({**fields, "enabled": fields["enabled"] is not False})
+    if problems:  # one bad declaration must not stop the others
+        return PlanItem("skipped", name, dag.dag_id, reason=problem_text(problems))
+    item = PlanItem("create", name, dag.dag_id, fields=fields)
+    if declaration.follows_next_run:
+        item.runs_set_interval, item.compare_interval = True, False
+        item.notes.append("interval set by each run (next_run)")
+        with contextlib.suppress(ScheduleIntervalError):
+            item.runs_set_at_least = shortest_interval(dag, grace=getattr(declaration.interval, "grace", None)).seconds
+    return item
+
+
+def load_dags(dags_folder: str | Path) -> tuple[list[Any], dict[str, str]]:
+    """Parse a DAG folder (no scheduler, no metadata database): the DAGs and any import errors."""
+    from airflow_provider_opsgenie_hb.version_compat import dag_bag
+
+    bag = dag_bag(str(dags_folder))
+    return list(bag.dags.values()), dict(bag.import_errors)
+
+
+def sync_heartbeats(
+    dags_folder: str | Path,
+    hook: HeartbeatService,
+    *,
+    conn_id: str = DEFAULT_CONN_ID,
+    dry_run: bool = False,
+    prune: bool = False,
+    adopt: bool = False,
+    allow_empty: bool = False,
+    name_template: str | None = None,
+    paused_states: Callable[[Collection[str]], Mapping[str, bool]] | None = None,
+) -> SyncPlan:
+    """Parse ``dags_folder``, plan, and (unless ``dry_run``) apply. Returns the plan.
+
+    ``hook`` is the connection ``conn_id`` (the face builds it). Raises :class:`SyncUsageError`
+    for a folder that does not exist, a connection that does not exist, or a bad
+    ``[opsgenie_heartbeat] deployment``. ``paused_states`` (DAG ids -> {DAG id: paused}, e.g.
+    :func:`~airflow_provider_opsgenie_hb.core.paused.paused_from_database`) turns on disabling
+    the heartbeats of paused DAGs.
+    """
+    folder = Path(dags_folder).expanduser()
+    if not folder.is_dir():
+        raise SyncUsageError(f"DAG folder {str(folder)!r} does not exist or is not a folder")
+    try:
+        ownership = Ownership(deployment(), adopt=adopt)
+    except ValueError as exc:
+        raise SyncUsageError(str(exc)) from None
+    _check_connection(hook, conn_id)
+    dags, errors = load_dags(folder)
+    declared = declarations(dags, conn_id=conn_id, name_template=name_template)
+    paused = None
+    if paused_states is not None:
+        try:
+            paused = paused_states([dag.dag_id for dag in dags])
+        except Exception as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SyncUsageError(f"cannot read which DAGs are paused in Airflow: {first_line}") from None
+    result = plan(hook, declared, ownership=ownership, paused=paused)
+    result.prune_blockers = [f"{path} could not be imported: {exception_line(error)}" for path, error in errors.items()]
+    result.prune_blockers += [
+        f"DAG {item.dag_id}: the declaration of {item.name!r} could not be built ({item.reason})"
+        for item in declared
+        if item.action == "skipped"
+    ]
+    if not dags and not errors:
+        result.prune_blockers.append(f"no DAG found in {str(folder)!r}")
+    elif not [item for item in declared if item.action != "elsewhere"] and not allow_empty:
+        result.prune_blockers.append("no DAG declares a heartbeat (--allow-empty to prune all the same)")
+    return result if dry_run else apply(hook, result, prune=prune)
+
+
+def _check_connection(hook: HeartbeatService, conn_id: str) -> None:
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+    try:
+        hook.account_fingerprint()  # reads the connection and builds the client
+    except AirflowNotFoundException:
+        raise SyncUsageError(f"connection {conn_id!r} does not exist") from None
+    except HeartbeatError as exc:
+        raise SyncUsageError(f"connection {conn_id!r}: {exc}") from None
+
+
+def exception_line(text: str) -> str:
+    """The line of a traceback that names the exception (``AirflowTaskTimeout: DagBag import
+    timeout for ...``), not the advice that may follow it; else the last line."""
+    lines = text.strip().splitlines()
+    named = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return named[-1] if named else lines[-1] if lines else text
+
+
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(?::\s|$)")
