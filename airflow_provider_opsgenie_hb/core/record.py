@@ -17,6 +17,11 @@ never fails a callback and never holds back a ping.
 Beside the facts, each heartbeat has a short log of the pings this deployment sent it (the
 last :data:`PING_LOG_LENGTH`: when, from where, OpsGenie's requestId), which the Heartbeats
 page shows. It holds no key either, and a log that cannot be written is skipped.
+
+Where the record lives sits behind one small interface, :class:`RecordStore`: the rules above
+(keys, TTLs, the ping log's length) are the same whatever stores it. :class:`LocalDirectoryStore`
+keeps it in a directory, shared by every host only when ``record_dir`` is on storage they all
+mount; :func:`store` is the one place that picks the store.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_opsgenie_hb import settings
 
@@ -38,12 +43,70 @@ log = logging.getLogger(__name__)
 _DIR_NAME = "airflow-provider-opsgenie-heartbeat"
 
 
+class RecordStore(Protocol):
+    """Where the record lives: whole entries by key, and append-only logs by key. Failing calls raise ``OSError``."""
+
+    def read(self, key: str) -> str:
+        """The entry written under ``key``; ``OSError`` when there is none."""
+        ...
+
+    def write(self, key: str, text: str) -> None:
+        """Replace the entry under ``key`` whole (a concurrent reader sees the old entry or the new one)."""
+        ...
+
+    def append(self, key: str, line: str, *, keep: int) -> None:
+        """Add a line to the log under ``key``; the store may cut it back to its last ``keep`` lines."""
+        ...
+
+    def lines(self, key: str) -> list[str]:
+        """The log's lines, oldest first; ``OSError`` when there is none."""
+        ...
+
+
+class LocalDirectoryStore:
+    """The record as files in one directory: a file per entry, and per log under ``pings/``, named by the key's hash."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, key: str, folder: str = "") -> Path:
+        return self.directory / folder / hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+    def read(self, key: str) -> str:
+        path = self._path(key)
+        name, text = path.read_text(encoding="utf-8").split("\n", 1)
+        if name != path.name:  # a whole entry, not a torn or foreign file
+            raise OSError(f"{path} is not a whole record entry")
+        return text
+
+    def write(self, key: str, text: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _replace(path, f"{path.name}\n{text}")
+
+    def append(self, key: str, line: str, *, keep: int) -> None:
+        path = self._path(key, "pings")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log_file:  # appends: concurrent writers do not overwrite each other
+            log_file.write(line)
+        if path.stat().st_size > 2 * keep * len(line):
+            _replace(path, "".join(self.lines(key)[-keep:]))
+
+    def lines(self, key: str) -> list[str]:
+        return self._path(key, "pings").read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+
+
 def record_dir() -> Path:
     configured = settings.get("record_dir")
     if configured:
         return Path(configured).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / _DIR_NAME
+
+
+def store() -> RecordStore:
+    """The record's store, as configured now (``[opsgenie_heartbeat] record_dir``)."""
+    return LocalDirectoryStore(record_dir())
 
 
 def ttl_seconds() -> float:
@@ -56,7 +119,7 @@ def scope(conn_id: str, client: Any, name: str) -> tuple[str, ...]:
 
 
 def fact(kind: str, *parts: Any) -> str:
-    """A fact's key: the kind and its parts, as a stable text (hashed for the file name)."""
+    """A fact's key: the kind and its parts, as a stable text (hashed by the store)."""
     return json.dumps([kind, *parts], sort_keys=True, default=str)
 
 
@@ -66,7 +129,7 @@ def is_recorded(key: str) -> bool:
 
 
 def record(key: str) -> None:
-    """Record ``key`` now (atomically: a concurrent reader sees the old file or the new one)."""
+    """Record ``key`` now."""
     remember(key, "")
 
 
@@ -76,11 +139,8 @@ def recall(key: str, *, ttl: float | None = None) -> str | None:
     if configured <= 0:
         return None
     ttl = configured if ttl is None else max(ttl, configured)
-    path = _path(key)
     try:
-        name, written, value = path.read_text(encoding="utf-8").split("\n", 2)
-        if name != path.name:  # a whole record, not a torn or foreign file
-            return None
+        written, value = store().read(key).split("\n", 1)
         age = time.time() - float(written)
     except (OSError, UnicodeDecodeError, ValueError):
         return None
@@ -88,15 +148,13 @@ def recall(key: str, *, ttl: float | None = None) -> str | None:
 
 
 def remember(key: str, value: str) -> None:
-    """Remember ``value`` for ``key`` now (atomically: a concurrent reader sees the old file or the new one)."""
+    """Remember ``value`` for ``key`` now; a store that cannot be written only means the check is made again."""
     if ttl_seconds() <= 0:
         return
-    path = _path(key)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _replace(path, f"{path.name}\n{time.time()!r}\n{value}")
+        store().write(key, f"{time.time()!r}\n{value}")
     except OSError as exc:
-        log.debug("Could not record %s in %s: %s", key, path.parent, exc)
+        log.debug("Could not record %s: %s", key, exc)
 
 
 def _replace(path: Path, text: str) -> None:
@@ -114,36 +172,23 @@ def _replace(path: Path, text: str) -> None:
         raise
 
 
-def _path(key: str) -> Path:
-    return record_dir() / hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
 #: How many of a heartbeat's pings its log keeps.
 PING_LOG_LENGTH = 20
 
 
 def record_ping(conn_id: str, name: str, request_id: str | None, source: str) -> None:
-    """Add a ping this deployment sent (from ``source``: callback, listener, page) to the heartbeat's log.
-
-    Lines are appended (concurrent writers do not overwrite each other) and the log is cut
-    back to the last :data:`PING_LOG_LENGTH` once it holds twice that many.
-    """
-    path = _ping_log(conn_id, name)
+    """Add a ping this deployment sent (from ``source``: callback, listener, page) to the heartbeat's log."""
     line = json.dumps({"at": time.time(), "source": source, "request_id": request_id}) + "\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as log_file:
-            log_file.write(line)
-        if path.stat().st_size > 2 * PING_LOG_LENGTH * len(line):
-            _replace(path, "".join(_lines(path)[-PING_LOG_LENGTH:]))
+        store().append(fact("pings", conn_id, name), line, keep=PING_LOG_LENGTH)
     except OSError as exc:
-        log.debug("Could not log the ping of %r in %s: %s", name, path.parent, exc)
+        log.debug("Could not log the ping of %r: %s", name, exc)
 
 
 def recent_pings(conn_id: str, name: str) -> list[dict[str, Any]]:
     """The pings this deployment sent the heartbeat, newest first (``at`` in epoch seconds)."""
     try:
-        lines = _lines(_ping_log(conn_id, name))
+        lines = store().lines(fact("pings", conn_id, name))
     except OSError:
         return []
     pings = []
@@ -155,11 +200,3 @@ def recent_pings(conn_id: str, name: str) -> list[dict[str, Any]]:
         if isinstance(entry, dict) and isinstance(entry.get("at"), (int, float)):
             pings.append(entry)
     return pings[::-1]
-
-
-def _ping_log(conn_id: str, name: str) -> Path:
-    return record_dir() / "pings" / hashlib.sha256(fact("pings", conn_id, name).encode("utf-8")).hexdigest()
-
-
-def _lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)

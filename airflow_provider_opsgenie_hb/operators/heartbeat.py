@@ -140,7 +140,13 @@ class OpsgenieEnsureHeartbeatOperator(_HeartbeatOperator):
     :return: ``{"action": "created" | "updated" | "unchanged" | "conflict", "name": ..., "changed": {...}}``.
     """
 
-    template_fields: Sequence[str] = ("name", "opsgenie_heartbeat_conn_id", *DECLARED_FIELDS)
+    template_fields: Sequence[str] = (
+        "name",
+        "opsgenie_heartbeat_conn_id",
+        "interval",
+        "interval_unit",
+        *DECLARED_FIELDS,
+    )
 
     def __init__(
         self,

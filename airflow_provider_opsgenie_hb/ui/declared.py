@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from airflow_provider_opsgenie_hb.core.declaration import dag_declarations, render_for_dag
 from airflow_provider_opsgenie_hb.core.reconcile import PlanItem
@@ -118,6 +119,16 @@ def read_in_child(folder: str, timeout: float) -> DagFolder:
             why = exception_line(result.stderr) or f"exit code {result.returncode}"
             raise DagFolderError(f"reading the DAG files in {folder} failed: {why}")
         return DagFolder.from_json(output.read_text(encoding="utf-8"))
+
+
+class DeclarationSource(Protocol):
+    """Where the page reads what the DAGs declare. :class:`DagFolderCache` reads the DAG folder
+    (in a child process); an API server without DAG files needs a source that reads what the
+    metadata database holds instead, and plugs in here."""
+
+    def read(self, ttl: float) -> tuple[DagFolder | None, str | None]:
+        """The declarations (None when they cannot be read yet) and why not, reusing what is younger than ``ttl``."""
+        ...
 
 
 class DagFolderCache:

@@ -24,7 +24,7 @@ from airflow_provider_opsgenie_hb.core.ownership import Ownership, owner_marker
 from airflow_provider_opsgenie_hb.core.reconcile import PlanItem, compare
 from airflow_provider_opsgenie_hb.core.waiting import Call
 from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, deployment, listener_settings
-from airflow_provider_opsgenie_hb.ui.declared import DagFolder, DagFolderCache
+from airflow_provider_opsgenie_hb.ui.declared import DagFolder, DeclarationSource
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -291,7 +291,7 @@ class ConnectionCache:
 class OverviewSource:
     """Builds an :class:`Overview` from the connections' cached lists and the DAG folder's cached declarations."""
 
-    def __init__(self, dag_folder: DagFolderCache) -> None:
+    def __init__(self, dag_folder: DeclarationSource) -> None:
         self.dag_folder = dag_folder
         self._connections: dict[str, ConnectionCache] = {}
         self._lock = threading.Lock()

@@ -29,6 +29,7 @@ from airflow_provider_opsgenie_hb.api.errors import (
     HeartbeatUnauthorizedError,
     HeartbeatValidationError,
 )
+from airflow_provider_opsgenie_hb.api.policy import EnsurePolicy
 from airflow_provider_opsgenie_hb.api.schema import Heartbeat
 from opsgenie_heartbeat_emulator import EmulatorHandle
 
@@ -340,7 +341,9 @@ def test_ensure_can_report_the_conflict_instead_of_updating(
 ) -> None:
     result, failure = _race_a_dropped_create(
         opsgenie_emulator,
-        lambda: client.ensure_heartbeat(name="raced", interval=1, interval_unit="hours", update_existing=False),
+        lambda: client.ensure_heartbeat(
+            name="raced", interval=1, interval_unit="hours", policy=EnsurePolicy(update_existing=False)
+        ),
     )
     assert failure is None
     assert (result.action, result.changed) == ("conflict", {"interval": 1, "interval_unit": "hours", "enabled": True})

@@ -80,6 +80,7 @@ def test_importing_the_plugin_stays_cheap() -> None:
         "airflow_provider_opsgenie_hb.core",
         "airflow_provider_opsgenie_hb.listeners",
         "airflow_provider_opsgenie_hb.settings",
+        "airflow_provider_opsgenie_hb.version_compat",
         "airflow_provider_opsgenie_hb.core.declaration",
         "airflow_provider_opsgenie_hb.api.errors",
         "airflow_provider_opsgenie_hb.api.schema",
@@ -178,8 +179,8 @@ def test_drift_compares_each_declared_field_as_ensure_does() -> None:
 def test_an_interval_the_runs_set_is_not_drift() -> None:
     """interval="next_run": sync leaves the interval to the runs (compare_interval False), and so does the tab."""
     held = heartbeat(interval=1, interval_unit="hours", alert_priority="P3")
-    wanted = declared("unchanged", interval=73, alert_priority="P3", compare_interval=False)
-    wanted.runs_set_interval = True
+    wanted = declared("unchanged", interval=73, alert_priority="P3")
+    wanted.runs_set_interval, wanted.compare_interval = True, False  # the policy, beside the fields
     assert [(d.field, d.differs) for d in row(held, wanted).drift()] == [
         ("interval", False),
         ("interval_unit", False),
