@@ -81,3 +81,59 @@ def ui_plugins_supported() -> bool:
     from airflow.providers.common.compat.sdk import AirflowPlugin
 
     return hasattr(AirflowPlugin, "external_views")
+
+
+def core_timetable(timetable: Any) -> Any:
+    """The scheduler-side timetable of ``timetable``: converted from the Task SDK's on Airflow 3.2+, itself before."""
+    try:
+        # Airflow 3.2+: DAG files hold Task-SDK timetables, which the scheduler converts by
+        # serializing them. Before 3.2 DAGs hold scheduler-side timetables already.
+        from airflow.serialization.encoders import coerce_to_core_timetable
+    except ImportError:
+        return timetable
+    return coerce_to_core_timetable(timetable)
+
+
+def events_timetable_from_fields(timetable: Any) -> Any | None:
+    """A Task-SDK EventsTimetable rebuilt scheduler-side from its fields, as Airflow 3.3 fails to (None: not one)."""
+    # Airflow 3.3's decoder reads a ``_summary`` that its encoder for the Task-SDK
+    # EventsTimetable does not write: build the scheduler-side one from its fields.
+    if type(timetable).__name__ != "EventsTimetable" or not hasattr(timetable, "event_dates"):
+        return None
+    from airflow.timetables.events import EventsTimetable
+
+    return EventsTimetable(
+        event_dates=list(timetable.event_dates),
+        restrict_to_events=timetable.restrict_to_events,
+        description=timetable.description,
+    )
+
+
+def timetable_encoder() -> Any:
+    """Airflow's ``encode_timetable``: in ``encoders`` from 3.2, ``serialized_objects`` before (None: neither)."""
+    import importlib
+
+    for module in ("airflow.serialization.encoders", "airflow.serialization.serialized_objects"):
+        try:
+            encode = getattr(importlib.import_module(module), "encode_timetable", None)
+        except ImportError:
+            continue
+        if encode is not None:
+            return encode
+    return None
+
+
+def cron_timetable_parts(core: Any) -> Any:
+    """A MultipleCronTriggerTimetable's crons: ``_timetables`` up to 3.3 at least, ``timetables`` if later renamed."""
+    return getattr(core, "_timetables", None) or getattr(core, "timetables", None)
+
+
+def trigger_timetable_class(name: str) -> Any:
+    """The trigger timetable class ``name`` DAG files use: the Task SDK's from Airflow 3.2, the scheduler's before."""
+    import importlib
+
+    try:
+        module = importlib.import_module("airflow.sdk.definitions.timetables.trigger")
+    except ImportError:
+        module = importlib.import_module("airflow.timetables.trigger")
+    return getattr(module, name)

@@ -24,8 +24,10 @@ import logging
 import os
 import secrets
 import statistics
+import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -34,6 +36,8 @@ import time_machine
 
 from opsgenie_heartbeat_emulator import EmulatorHandle, emulator_process
 
+#: scripts/interval_table.py builds a timetable from a schedule written as in the README's table.
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 YEAR_START = pendulum.datetime(2025, 1, 1, tz="UTC")
 YEAR_END = pendulum.datetime(2026, 1, 1, tz="UTC")
 
@@ -135,15 +139,16 @@ def simulate(
     main_line: EmulatorHandle, missed_runs: EmulatorHandle, schedule: str, zone: str, label: str
 ) -> ScheduleResult:
     """``main_line`` holds the DAG that never misses a run; ``missed_runs`` one heartbeat per missed run."""
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
     from airflow.sdk import DAG
+    from interval_table import example_timetable
 
     from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
-    from airflow_provider_opsgenie_hb.core.schedule import _example_timetable, interval_for_dag, interval_until_next_run
+    from airflow_provider_opsgenie_hb.core.schedule import interval_for_dag, interval_until_next_run
     from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
-    dag = DAG(
-        f"bench_{abs(hash((schedule, zone)))}", schedule=_example_timetable(schedule, zone), start_date=YEAR_START
-    )
+    dag = DAG(f"bench_{abs(hash((schedule, zone)))}", schedule=example_timetable(schedule, zone), start_date=YEAR_START)
     runs = year_of_runs(dag.timetable)
     longest = interval_for_dag(dag, now=YEAR_START)
     clock = _Clock(main_line, missed_runs)
