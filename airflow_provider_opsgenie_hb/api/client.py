@@ -9,6 +9,7 @@ number of retries it took.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,7 @@ from airflow_provider_opsgenie_hb.api.errors import (
     HeartbeatUnsupportedError,
     HeartbeatValidationError,
 )
-from airflow_provider_opsgenie_hb.api.policy import EnsurePolicy
+from airflow_provider_opsgenie_hb.api.policy import EnsurePolicy, is_owner_marker
 from airflow_provider_opsgenie_hb.api.schema import (
     API_FIELD_NAMES,
     REQUIRED_ON_CREATE,
@@ -198,7 +199,7 @@ class HeartbeatClient:
         found = self._list({"name": name})
         for heartbeat in found:
             if heartbeat.name == name:
-                return heartbeat
+                return dataclasses.replace(heartbeat, request_id=found.request_id, retries=found.retries)
         route = self.backend.route("get")
         raise HeartbeatNotFoundError(
             f"{route.method} {route.path}?name=...: no heartbeat named {name!r} in team {self.backend.scope}",
@@ -270,12 +271,14 @@ class HeartbeatClient:
                     return EnsureResult("created", name, changed, created.request_id, created.retries)
                 return EnsureResult("unchanged", name, {}, created.request_id, created.retries)
         changed = current.differences(wanted)
-        if not changed:
+        unmarked = policy.marker is not None and policy.marker not in current.alert_tags
+        if not changed and not (policy.adopt and unmarked):
             return EnsureResult("unchanged", name, {}, current.request_id, current.retries)
         if not policy.update_existing or not (policy.adopt or policy.owns(current.alert_tags)):
             return EnsureResult("conflict", name, changed, current.request_id, current.retries)
-        if policy.marker is not None and policy.marker not in current.alert_tags:  # adopted: mark it
-            changed["alert_tags"] = [*changed.get("alert_tags", current.alert_tags), policy.marker]
+        if unmarked:  # adopted (or marked by an earlier release): this deployment's marker, and no other owner's
+            tags = changed.get("alert_tags", current.alert_tags)
+            changed["alert_tags"] = [*(t for t in tags if not is_owner_marker(t)), policy.marker]
         status = self.update_heartbeat(name, **changed)
         return EnsureResult("updated", name, changed, status.request_id, status.retries)
 

@@ -15,6 +15,11 @@ PAUSED_MARKER_PREFIX = "paused-in-airflow:"
 LEGACY_OWNER_MARKER = "managed-by-airflow-heartbeat-sync"
 
 
+def is_owner_marker(tag: str) -> bool:
+    """Whether an alert tag says which deployment manages a heartbeat (this release's marker or an earlier one's)."""
+    return tag == LEGACY_OWNER_MARKER or tag.startswith(OWNER_MARKER_PREFIX)
+
+
 def is_marker(tag: str) -> bool:
     """Whether an alert tag is one of the bookkeeping markers above."""
     return tag == LEGACY_OWNER_MARKER or tag.startswith((OWNER_MARKER_PREFIX, PAUSED_MARKER_PREFIX))

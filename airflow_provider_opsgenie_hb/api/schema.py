@@ -145,18 +145,23 @@ REQUIRED_ON_CREATE = tuple(spec.name for spec in FIELDS if spec.required_on_crea
 TEMPLATED_FIELDS = tuple(spec.name for spec in FIELDS if spec.templated)
 
 
-class HeartbeatFields(TypedDict, total=False):
-    """The fields as keywords (``None``: not given). The same names as :data:`FIELDS`, for the type checker."""
+class HeartbeatSettingFields(TypedDict, total=False):
+    """The fields beside the name and the interval, as keywords (``None``: not given), for the type checker."""
 
-    name: str
-    interval: int
-    interval_unit: str
     enabled: bool | None
     description: str | None
     owner_team: str | Mapping[str, str] | None
     alert_message: str | None
     alert_tags: list[str] | tuple[str, ...] | None
     alert_priority: str | None
+
+
+class HeartbeatFields(HeartbeatSettingFields, total=False):
+    """Every field as a keyword: the same names as :data:`FIELDS`, for the type checker."""
+
+    name: str
+    interval: int
+    interval_unit: str
 
 
 def normalise_owner_team(value: Any) -> Any:

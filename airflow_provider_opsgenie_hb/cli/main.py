@@ -27,6 +27,12 @@ _EPILOG = (
 )
 
 
+_MIGRATE_EPILOG = (
+    "exit codes: 0 everything copied; 1 a copy failed or a heartbeat in the target was left alone (conflict); "
+    "2 usage or configuration error (missing connection)"
+)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -57,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         help="disable the heartbeats of DAGs paused in Airflow (read from its metadata database), "
         "and enable them again when the DAGs are unpaused",
     )
-    move = commands.add_parser("migrate", help="copy every heartbeat from OpsGenie to JSM Operations", epilog=_EPILOG)
+    move = commands.add_parser(
+        "migrate", help="copy every heartbeat from OpsGenie to JSM Operations", epilog=_MIGRATE_EPILOG
+    )
     move.add_argument("--from", dest="source", required=True, help="the opsgenie_heartbeat connection")
     move.add_argument("--to", dest="target", required=True, help="the jsm_ops_heartbeat connection")
     move.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")

@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_opsgenie_hb.api.policy import EnsurePolicy
-from airflow_provider_opsgenie_hb.api.schema import CONFIG_FIELDS, TEMPLATED_FIELDS, field_problems, is_template
+from airflow_provider_opsgenie_hb.api.schema import (
+    CONFIG_FIELDS,
+    MAX_ALERT_TAGS,
+    TEMPLATED_FIELDS,
+    field_problems,
+    is_template,
+)
 from airflow_provider_opsgenie_hb.settings import (
     DEFAULT_CONN_ID,
     DEFAULT_RUN_TYPES,
@@ -65,7 +71,7 @@ def interval_problems(interval: Any, interval_unit: Any) -> dict[str, str]:
         if interval_unit is not None:
             return {"interval_unit": "must not be given with interval='next_run' (each run sets the interval)"}
         return {}
-    if isinstance(interval, str):
+    if isinstance(interval, str) and not is_template(interval):
         return {"interval": f"must be a whole number (with interval_unit) or 'next_run', got {interval!r}"}
     if (interval is None) != (interval_unit is None):
         return {"interval": "give interval and interval_unit together (or neither, to derive them)"}
@@ -202,9 +208,11 @@ def declaration_problems(
     interval_unit: Any,
     grace: Any,
     fields: Mapping[str, Any],
+    marked: bool = False,
 ) -> dict[str, str]:
     """Everything wrong with a face's declaring arguments, ``{argument: problem}`` (templates are
-    checked for syntax now, for their rules once rendered). One place for the notifier and the ensure operator."""
+    checked for syntax now, for their rules once rendered). One place for the notifier and the ensure
+    operator; ``marked``: what it creates carries this deployment's marker, which takes one alert tag."""
     problems = interval_problems(interval, interval_unit)
     if not isinstance(conn_id, str) or not conn_id.strip():
         problems["opsgenie_heartbeat_conn_id"] = f"must name a connection, got {conn_id!r}"
@@ -223,7 +231,14 @@ def declaration_problems(
     }
     checked |= fields
     problems |= _template_syntax_problems({key: checked.get(key) for key in ("name", *TEMPLATED_FIELDS)})
-    return problems | field_problems({k: v for k, v in checked.items() if not is_template(v)})
+    problems |= field_problems({k: v for k, v in checked.items() if not is_template(v)})
+    tags = fields.get("alert_tags")
+    if marked and "alert_tags" not in problems and isinstance(tags, (list, tuple)) and len(tags) >= MAX_ALERT_TAGS:
+        problems["alert_tags"] = (
+            f"must have at most {MAX_ALERT_TAGS - 1} tags, got {len(tags)}: one of OpsGenie's {MAX_ALERT_TAGS} "
+            "is kept for this deployment's marker"
+        )
+    return problems
 
 
 def _template_syntax_problems(fields: Mapping[str, Any]) -> dict[str, str]:

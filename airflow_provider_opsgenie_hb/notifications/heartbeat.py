@@ -40,6 +40,9 @@ from airflow_provider_opsgenie_hb.version_compat import template_env_dag
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+    from typing_extensions import Unpack
+
+    from airflow_provider_opsgenie_hb.api.schema import HeartbeatSettingFields
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +60,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
     :param name: the heartbeat's name (templated); defaults to the DAG id.
     :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
     :param ensure: after the ping, make sure the heartbeat exists and matches the fields below
-        (needs a key with configuration access); remembered between runs. A heartbeat this
-        deployment did not create is left alone.
+        (remembered between runs); one this deployment did not create is left alone.
     :param interval: with ``interval_unit``, the interval when ensuring; by default derived from
         the schedule (longest gap plus ``grace``). ``"next_run"``: every run sets the interval to
         the time until the next run plus ``grace`` (see :mod:`~airflow_provider_opsgenie_hb.core.next_run`).
@@ -66,10 +68,8 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
     :param deadline: seconds the whole callback may take, connection lookup and retries included.
     :param raise_on_error: raise instead of logging a warning when the ping fails.
     :param run_types: the kinds of DAG run that ping (default: all but backfill).
-    :param fields: the heartbeat's other fields when ensuring (``enabled``, ``description``,
-        ``alert_message``, ``alert_tags``, ``alert_priority``, ``owner_team``; see
-        :data:`~airflow_provider_opsgenie_hb.api.schema.FIELDS`). ``enabled`` left out keeps the
-        heartbeat's enabled state.
+    :param fields: the heartbeat's other fields when ensuring (:class:`~airflow_provider_opsgenie_hb.api.schema.
+        HeartbeatSettingFields`); ``enabled`` left out keeps the heartbeat's enabled state.
     """
 
     template_fields: Sequence[str] = ("name", *TEMPLATED_FIELDS)
@@ -86,10 +86,9 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         deadline: float = DEFAULT_DEADLINE,
         raise_on_error: bool = False,
         run_types: Collection[str] = DEFAULT_RUN_TYPES,
-        **fields: Any,
+        **fields: Unpack[HeartbeatSettingFields],
     ) -> None:
-        unknown = sorted(set(fields) - set(DECLARED_FIELDS))
-        if unknown:
+        if unknown := sorted(set(fields) - set(DECLARED_FIELDS)):
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {unknown}")
         super().__init__()
         self.name = name
@@ -111,6 +110,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             interval_unit=interval_unit,
             grace=grace,
             fields=self._fields(),
+            marked=ensure is True,
         )
         if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not 0 < deadline < math.inf:
             problems["deadline"] = f"must be a positive, finite number of seconds, got {deadline!r}"
@@ -141,10 +141,8 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
 
     def __call__(self, *args: Any) -> None:
         """Airflow calls this with the context (or, for SLA-style calls, the DAG and lists)."""
-        if len(args) == 1:
-            context = args[0]
-        else:
-            context = {"dag": args[0], "task_list": args[1], "blocking_task_list": args[2], "blocking_tis": args[3]}
+        keys = ("dag", "task_list", "blocking_task_list", "blocking_tis")
+        context: Any = args[0] if len(args) == 1 else dict(zip(keys, args, strict=False))
         self.notify(context)
 
     def notify(self, context: Context) -> None:
@@ -159,13 +157,15 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             if mid_run_task(context):
                 log.warning(MID_RUN_WARNING, getattr(context.get("task"), "task_id", "?"))
                 return
-            env = self.get_template_env(dag=template_env_dag(dag))
-
-            def render(value: Any) -> Any:
-                return self.render_template(value, context, env)
-
             if not self.name and dag is None:
                 raise HeartbeatValidationError("no heartbeat name given and no DAG in the context to name it after")
+            env = self.get_template_env(dag=template_env_dag(dag))
+            # ``dag_id`` is a shorthand here as for sync and the listener, so all three render one name.
+            values: Any = {**context, "dag_id": getattr(dag, "dag_id", None)}
+
+            def render(value: Any) -> Any:
+                return self.render_template(value, values, env)
+
             name = str(render(self.name)) if self.name else str(getattr(dag, "dag_id", ""))
             check_fields(type(self).__name__, {"name": name}, required=("name",))
             marker = owner_marker() if self.ensure else None

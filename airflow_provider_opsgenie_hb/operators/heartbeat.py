@@ -135,7 +135,7 @@ class OpsgenieEnsureHeartbeatOperator(_HeartbeatOperator):
     :param grace: extra time on top of a derived interval.
     :param adopt: take over (and mark) an existing heartbeat this deployment does not manage.
     :param fields: the other fields, as for :class:`OpsgenieCreateHeartbeatOperator`; ``None``
-        is not compared. ``enabled`` defaults to true.
+        is not compared. ``enabled`` defaults to true; ``None`` leaves the enabled state alone.
     :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
     :return: ``{"action": "created" | "updated" | "unchanged" | "conflict", "name": ..., "changed": {...}}``.
     """
@@ -175,7 +175,10 @@ class OpsgenieEnsureHeartbeatOperator(_HeartbeatOperator):
             interval_unit=interval_unit,
             grace=grace,
             fields=fields,
+            marked=True,
         )
+        if not isinstance(adopt, bool):
+            problems["adopt"] = f"must be True or False, got {adopt!r}"
         self._check({}, problems=problems)
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -186,7 +189,7 @@ class OpsgenieEnsureHeartbeatOperator(_HeartbeatOperator):
             fields={key: getattr(self, key) for key in DECLARED_FIELDS},
         )
         fields = declaration.desired_fields(context["dag"], name=self.name, render=lambda value: value)
-        self._check(fields, required=REQUIRED_ON_CREATE)
+        self._check(fields, required=("name", "interval", "interval_unit"))  # enabled=None leaves it alone
         result = self.hook.ensure_heartbeat(
             policy=declaration.ensure_policy(owner_marker(), adopt=self.adopt), **fields
         )

@@ -516,3 +516,54 @@ def test_bulk_ensure_reports_each_failure_without_stopping(
     )
     assert isinstance(results[0], HeartbeatForbiddenError)
     assert [getattr(r, "action", None) for r in results[1:]] == ["created", "created"]
+
+
+def test_every_result_carries_its_request_id_and_retries(
+    client: HeartbeatClient, opsgenie_emulator: EmulatorHandle
+) -> None:
+    created = client.create_heartbeat(name="traced", interval=1, interval_unit="hours")
+    assert created.request_id
+    assert created.retries == 0
+    opsgenie_emulator.set_faults({"kind": "status", "status": 503, "times": 1, "endpoint": "ping"})
+    ack = client.ping_heartbeat("traced")
+    assert (ack.result, ack.retries) == ("PONG - Heartbeat received", 1)
+    assert ack.request_id
+    assert ack.request_id != created.request_id
+    listed = client.list_heartbeats()
+    assert [hb.name for hb in listed] == ["traced"]
+    assert listed.request_id
+    assert listed.retries == 0
+    assert client.get_heartbeat("traced").request_id
+    assert client.update_heartbeat("traced", interval=2).request_id
+    assert client.disable_heartbeat("traced").request_id
+    ensured = client.ensure_heartbeat(name="traced", interval=3, interval_unit="hours")
+    assert (ensured.action, ensured.retries) == ("updated", 0)
+    assert ensured.request_id
+    assert client.delete_heartbeat("traced").request_id
+    opsgenie_emulator.set_faults({"kind": "status", "status": 503, "times": 9, "endpoint": "get"})
+    with pytest.raises(HeartbeatServerError) as failed:
+        HeartbeatClient.opsgenie(opsgenie_emulator.api_key, opsgenie_emulator.url, max_attempts=3).get_heartbeat("x")
+    assert failed.value.retries == 2
+
+
+def test_the_retry_policy_and_the_adapter_can_be_handed_in(opsgenie_emulator: EmulatorHandle) -> None:
+    """As with Airflow's HTTP provider: a caller's tenacity policy and requests adapter replace the defaults."""
+    from requests.adapters import HTTPAdapter
+    from tenacity import Retrying, stop_after_attempt
+
+    mounted: list[str] = []
+
+    class CountingAdapter(HTTPAdapter):
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            mounted.append(request.method)
+            return super().send(request, *args, **kwargs)
+
+    no_retries = Retrying(stop=stop_after_attempt(1), reraise=True)
+    client = HeartbeatClient.opsgenie(
+        opsgenie_emulator.api_key, opsgenie_emulator.url, retrying=no_retries, adapter=CountingAdapter()
+    )
+    opsgenie_emulator.set_faults({"kind": "status", "status": 503, "times": 1, "endpoint": "ping"})
+    with pytest.raises(HeartbeatServerError):
+        client.ping_heartbeat("once")
+    assert mounted == ["POST"]  # one attempt, through the adapter handed in
+    assert client.ping_heartbeat("once").retries == 0

@@ -184,3 +184,11 @@ def test_fault_injection_applies_to_jsm_routes(jsm: HeartbeatClient, opsgenie_em
     assert statuses[:3] == [("ping", 503), ("ping", 503), ("ping", 202)]
     assert ("list", 429) in statuses  # throttled, then retried
     assert statuses[-1] == ("list", 200)
+
+
+def test_a_get_through_the_filtered_list_keeps_its_request_id(jsm: HeartbeatClient) -> None:
+    jsm.create_heartbeat(name="traced", interval=1, interval_unit="hours")
+    assert jsm.get_heartbeat("traced").request_id
+    result = jsm.ensure_heartbeat(name="traced", interval=1, interval_unit="hours")
+    assert result.action == "unchanged"
+    assert result.request_id

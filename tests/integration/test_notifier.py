@@ -237,12 +237,27 @@ def test_raise_on_error_raises(backend: Backend) -> None:
         ({"opsgenie_heartbeat_conn_id": ""}, "opsgenie_heartbeat_conn_id"),
         ({"name": "prod-{{ dag.dag_id"}, "name"),
         ({"alert_tags": ["{% if %}"]}, "alert_tags"),
+        # ensure adds this deployment's marker: 20 tags of the user's would make 21
+        ({"ensure": True, "alert_tags": [f"t{i}" for i in range(20)]}, "alert_tags"),
+        ({"ensure": True, "alert_tags": ["{{ dag.dag_id }}", *(f"t{i}" for i in range(19))]}, "alert_tags"),
     ],
 )
 def test_bad_arguments_fail_at_parse_time_naming_the_field(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(HeartbeatValidationError) as err:
         OpsgenieHeartbeatNotifier(**kwargs)
     assert field in err.value.errors
+
+
+def test_nineteen_tags_leave_room_for_the_marker_and_twenty_are_fine_without_ensure() -> None:
+    OpsgenieHeartbeatNotifier(ensure=True, alert_tags=[f"t{i}" for i in range(19)])
+    OpsgenieHeartbeatNotifier(alert_tags=[f"t{i}" for i in range(20)])  # never sent without ensure
+
+
+def test_dag_id_is_a_shorthand_in_the_name_as_for_sync(run_dag: Callable[..., Any], backend: Backend) -> None:
+    """``{{ dag_id }}`` renders for the callback as it does for sync and the listener: one name for all three."""
+    run_dag(dag_source("shorthand", 'name="x-{{ dag_id }}", ensure=True'), "shorthand")
+    assert set(backend.heartbeats()) == {"x-shorthand"}
+    assert backend.pings() == ["x-shorthand", "x-shorthand"]
 
 
 def test_templated_values_are_checked_after_rendering_not_before() -> None:

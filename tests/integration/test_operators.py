@@ -161,6 +161,47 @@ def test_ensure_leaves_a_heartbeat_it_does_not_manage_unless_adopting(run_op: Ru
     assert (stored["interval"], stored["alertTags"]) == (2, ["managed-by-airflow:default"])
 
 
+def test_adopting_replaces_another_deployments_marker_and_marks_a_matching_heartbeat(
+    run_op: RunOp, backend: Backend
+) -> None:
+    """Adopted, a heartbeat is this deployment's alone (its former owner's sync would prune it otherwise),
+    and adopting one that already matches still marks it."""
+    create = (
+        'OpsgenieCreateHeartbeatOperator(task_id="op", name="{}", interval=2, interval_unit="hours", alert_tags={})'
+    )
+    run_op(create.format("other", '["a", "managed-by-airflow:prod-us"]'))
+    run_op(create.format("same", "[]"))
+    ensure = 'OpsgenieEnsureHeartbeatOperator(task_id="op", name="{}", interval=2, interval_unit="hours", adopt=True{})'
+    assert run_op(ensure.format("other", ', alert_tags=["a"]'))[1]["action"] == "updated"
+    assert backend.heartbeats()["other"]["alertTags"] == ["a", "managed-by-airflow:default"]
+    assert run_op(ensure.format("same", ""))[1] == {
+        "action": "updated",
+        "name": "same",
+        "changed": {"alert_tags": ["managed-by-airflow:default"]},
+    }
+    assert backend.heartbeats()["same"]["alertTags"] == ["managed-by-airflow:default"]
+    assert run_op(ensure.format("same", ""))[1]["action"] == "unchanged"  # marked now: nothing to do
+
+
+def test_ensure_arguments_checked_at_parse_time() -> None:
+    ensure = operators.OpsgenieEnsureHeartbeatOperator
+    with pytest.raises(HeartbeatValidationError, match="adopt must be True or False"):
+        ensure(task_id="x", name="x", adopt="no")
+    with pytest.raises(HeartbeatValidationError, match="at most 19 tags"):
+        ensure(task_id="x", name="x", alert_tags=[f"t{i}" for i in range(20)])
+    ensure(task_id="x", name="x", interval="{{ params.hours }}", interval_unit="hours")  # rendered later
+    ensure(task_id="x", name="x", enabled=None)  # leaves the enabled state alone
+
+
+def test_ensure_with_enabled_none_leaves_a_disabled_heartbeat_disabled(run_op: RunOp, backend: Backend) -> None:
+    ensure = 'OpsgenieEnsureHeartbeatOperator(task_id="op", name="quiet", interval_unit="hours", interval={})'
+    assert run_op(ensure.format("2"))[1]["action"] == "created"
+    run_op('OpsgenieDisableHeartbeatOperator(task_id="op", name="quiet")')
+    state, value = run_op(ensure.format("3, enabled=None"))
+    assert (state, value["changed"]) == ("success", {"interval": 3})
+    assert backend.heartbeats()["quiet"]["enabled"] is False
+
+
 def test_ensure_keeps_grace_and_next_run_like_the_callback(run_op: RunOp, backend: Backend) -> None:
     run_op(
         'OpsgenieEnsureHeartbeatOperator(task_id="op", name="graced", grace=__import__("datetime").timedelta(hours=5))',
