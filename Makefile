@@ -52,7 +52,7 @@ screenshots: install browser
 # The Airflow version matrix: one uv environment per Airflow minor (noxfile.py), from
 # constraints/airflow-<minor>.txt. MINORS picks some: make test-matrix MINORS="3.0 3.1".
 # NOX_FLAGS=-R reuses the environments without installing (after make test-matrix-envs).
-MINORS ?= 3.0 3.1 3.2 3.3
+MINORS ?= $(sort $(patsubst constraints/airflow-%.txt,%,$(wildcard constraints/airflow-*.txt)))
 test-matrix: install
 	$(BIN)/nox $(NOX_FLAGS) --sessions $(foreach m,$(MINORS),"tests(airflow='$(m)')") -- $(PYTEST_ARGS)
 

@@ -7,13 +7,21 @@ suite on it. ``nox -s "tests(airflow='3.1')"`` runs one; arguments after ``--`` 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.envdir = ".nox"
 
-AIRFLOW_MINORS = ("3.0", "3.1", "3.2", "3.3")
+# Every Airflow minor with a constraints file: adding constraints/airflow-3.4.txt adds 3.4 to the matrix.
+AIRFLOW_MINORS = tuple(
+    sorted(
+        (path.stem.removeprefix("airflow-") for path in Path(__file__).parent.glob("constraints/airflow-*.txt")),
+        key=lambda minor: tuple(int(part) for part in minor.split(".")),
+    )
+)
 
 
 @nox.session

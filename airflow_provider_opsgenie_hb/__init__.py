@@ -53,6 +53,8 @@ def get_provider_info() -> dict[str, Any]:
         # "plugins" key here: Airflow loads provider-declared plugins only when
         # [core] lazy_discover_providers is False (plugins_manager), i.e. not by default.
         "config": provider_config(),
+        # ``airflow opsgenie-heartbeat ...`` on Airflow 3.2+ (earlier versions ignore the key).
+        "cli": ["airflow_provider_opsgenie_hb.cli.definition.get_cli_commands"],
         "notifications": ["airflow_provider_opsgenie_hb.notifications.heartbeat.OpsgenieHeartbeatNotifier"],
         "connection-types": [
             {

@@ -3,6 +3,9 @@
 opsgenie-heartbeat sync --dags-folder PATH [--conn-id ID] [--dry-run] [--prune] [--adopt] [--allow-empty]
                         [--paused disable]
 opsgenie-heartbeat migrate --from OPSGENIE_CONN --to JSM_CONN [--dry-run] [--adopt]
+opsgenie-heartbeat status --dags-folder PATH [--conn-id ID] [--output table|json|yaml|plain]
+
+On Airflow 3.2+ the same commands are Airflow's own: ``airflow opsgenie-heartbeat sync ...``.
 
 Exit codes: 0 everything applied; 1 a change failed, a conflict was left alone, a DAG file
 failed to import or a declaration could not be built, or prune was refused; 2 a usage or
@@ -12,14 +15,19 @@ configuration error (missing folder or connection).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 from airflow_provider_opsgenie_hb.api.errors import HeartbeatError
 from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
+T = TypeVar("T")
 _EPILOG = (
     "exit codes: 0 everything applied; 1 a change failed, a conflict was left alone, a DAG file failed to "
     "import or a declaration could not be built, or prune was refused; 2 usage or configuration error "
@@ -39,45 +47,74 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message}\n")
 
 
+@dataclass(frozen=True)
+class Option:
+    """One command-line option, stated once for ``opsgenie-heartbeat`` and ``airflow opsgenie-heartbeat``."""
+
+    flags: tuple[str, ...]
+    help: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+SYNC_HELP = "create, update (and with --prune delete) heartbeats to match the DAGs"
+SYNC_OPTIONS = (
+    Option(("--dags-folder",), "the folder of DAG files to read", {"required": True}),
+    Option(("--conn-id",), "the opsgenie_heartbeat connection", {"default": DEFAULT_CONN_ID}),
+    Option(("--dry-run",), "show the plan; change nothing", {"action": "store_true"}),
+    Option(
+        ("--prune",),
+        "delete orphaned heartbeats this deployment manages; refused unless every DAG file was read",
+        {"action": "store_true"},
+    ),
+    Option(("--adopt",), "manage existing heartbeats this deployment does not manage yet", {"action": "store_true"}),
+    Option(("--allow-empty",), "let --prune run when no DAG declares a heartbeat", {"action": "store_true"}),
+    Option(
+        ("--paused",),
+        "disable the heartbeats of DAGs paused in Airflow (read from its metadata database), "
+        "and enable them again when the DAGs are unpaused",
+        {"choices": ["disable"]},
+    ),
+)
+STATUS_HELP = "what the DAGs declare against OpsGenie, and the scheduled DAGs no heartbeat watches"
+STATUS_OPTIONS = (
+    Option(("--dags-folder",), "the folder of DAG files to read", {"required": True}),
+    Option(("--conn-id",), "the opsgenie_heartbeat connection", {"default": DEFAULT_CONN_ID}),
+    Option(
+        ("-o", "--output"),
+        "the output format, as Airflow's own commands",
+        {"choices": ["table", "json", "yaml", "plain"], "default": "table"},
+    ),
+)
+_STATUS_EPILOG = (
+    "exit codes: 0 every declared heartbeat is in OpsGenie, matches and is not expired, and every scheduled DAG "
+    "is watched; 1 otherwise; 2 usage or configuration error (missing folder or connection)"
+)
+MIGRATE_HELP = "copy every heartbeat from OpsGenie to JSM Operations"
+MIGRATE_OPTIONS = (
+    Option(("--from",), "the opsgenie_heartbeat connection", {"dest": "source", "required": True}),
+    Option(("--to",), "the jsm_ops_heartbeat connection", {"dest": "target", "required": True}),
+    Option(("--dry-run",), "show the plan; change nothing", {"action": "store_true"}),
+    Option(("--adopt",), "overwrite target heartbeats this deployment does not manage", {"action": "store_true"}),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="opsgenie-heartbeat", description=__doc__.splitlines()[0], epilog=_EPILOG)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sync = commands.add_parser(
-        "sync", help="create, update (and with --prune delete) heartbeats to match the DAGs", epilog=_EPILOG
-    )
-    sync.add_argument("--dags-folder", required=True, help="the folder of DAG files to read")
-    sync.add_argument("--conn-id", default=DEFAULT_CONN_ID, help="the opsgenie_heartbeat connection")
-    sync.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
-    sync.add_argument(
-        "--prune",
-        action="store_true",
-        help="delete orphaned heartbeats this deployment manages; refused unless every DAG file was read",
-    )
-    sync.add_argument(
-        "--adopt", action="store_true", help="manage existing heartbeats this deployment does not manage yet"
-    )
-    sync.add_argument("--allow-empty", action="store_true", help="let --prune run when no DAG declares a heartbeat")
-    sync.add_argument(
-        "--paused",
-        choices=["disable"],
-        help="disable the heartbeats of DAGs paused in Airflow (read from its metadata database), "
-        "and enable them again when the DAGs are unpaused",
-    )
-    move = commands.add_parser(
-        "migrate", help="copy every heartbeat from OpsGenie to JSM Operations", epilog=_MIGRATE_EPILOG
-    )
-    move.add_argument("--from", dest="source", required=True, help="the opsgenie_heartbeat connection")
-    move.add_argument("--to", dest="target", required=True, help="the jsm_ops_heartbeat connection")
-    move.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
-    move.add_argument(
-        "--adopt", action="store_true", help="overwrite target heartbeats this deployment does not manage"
-    )
+    for name, text, epilog, options in (
+        ("sync", SYNC_HELP, _EPILOG, SYNC_OPTIONS),
+        ("migrate", MIGRATE_HELP, _MIGRATE_EPILOG, MIGRATE_OPTIONS),
+        ("status", STATUS_HELP, _STATUS_EPILOG, STATUS_OPTIONS),
+    ):
+        command = commands.add_parser(name, help=text, epilog=epilog)
+        for option in options:
+            command.add_argument(*option.flags, help=option.help, **option.settings)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    return _sync(args) if args.command == "sync" else _migrate(args)
+    return {"sync": run_sync, "migrate": run_migrate, "status": run_status}[args.command](args)
 
 
-def _migrate(args: argparse.Namespace) -> int:
+def run_migrate(args: argparse.Namespace) -> int:
     from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
     from airflow_provider_opsgenie_hb.core.migrate import migrate_heartbeats
@@ -105,7 +142,7 @@ def _migrate(args: argparse.Namespace) -> int:
     return EXIT_INCOMPLETE if plan.count("failed") or plan.count("conflict") else EXIT_OK
 
 
-def _sync(args: argparse.Namespace) -> int:
+def run_sync(args: argparse.Namespace) -> int:
     from airflow_provider_opsgenie_hb.core import sync
     from airflow_provider_opsgenie_hb.core.paused import paused_from_database
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -145,6 +182,72 @@ def _sync(args: argparse.Namespace) -> int:
     if plan.prune_refused:
         print("\nPrune refused: orphans were not deleted, because the DAG folder was not read completely.")
     return EXIT_INCOMPLETE if incomplete or plan.count("failed") or plan.prune_refused else EXIT_OK
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+    from airflow_provider_opsgenie_hb.core.status import heartbeat_status
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    if not Path(args.dags_folder).expanduser().is_dir():
+        print(f"error: DAG folder {args.dags_folder!r} does not exist or is not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = _quietly(
+            lambda: heartbeat_status(args.dags_folder, OpsgenieHeartbeatHook(args.conn_id), conn_id=args.conn_id)
+        )
+    except AirflowNotFoundException:
+        print(f"error: connection {args.conn_id!r} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    except HeartbeatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    if args.output == "json":
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        from airflow.cli.simple_table import AirflowConsole
+
+        AirflowConsole().print_as(data=report.rows(), output=args.output)
+    for path, error in report.import_errors.items():
+        print(f"warning: {path} could not be imported, what it declares is not known: {error}", file=sys.stderr)
+    return EXIT_OK if report.healthy else EXIT_INCOMPLETE
+
+
+def _quietly(work: Callable[[], T]) -> T:
+    """``work()`` without Airflow's log lines on stdout (reading a DAG folder logs there), as Airflow's
+    own commands that print a table or JSON do."""
+    from airflow.utils.cli import suppress_logs_and_warning
+
+    done: list[T] = []
+    suppress_logs_and_warning(lambda _: done.append(work()))(argparse.Namespace(verbose=False))
+    return done[0]
+
+
+def airflow_status(args: argparse.Namespace) -> None:
+    """``airflow opsgenie-heartbeat status``."""
+    from airflow.providers.common.compat.sdk import conf
+
+    args.dags_folder = args.dags_folder or conf.get("core", "dags_folder")
+    _exit(run_status(args))
+
+
+def airflow_sync(args: argparse.Namespace) -> None:
+    """``airflow opsgenie-heartbeat sync``: the same, with Airflow's configuration and secrets already loaded."""
+    from airflow.providers.common.compat.sdk import conf
+
+    args.dags_folder = args.dags_folder or conf.get("core", "dags_folder")
+    _exit(run_sync(args))
+
+
+def airflow_migrate(args: argparse.Namespace) -> None:
+    """``airflow opsgenie-heartbeat migrate``."""
+    _exit(run_migrate(args))
+
+
+def _exit(code: int) -> None:
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

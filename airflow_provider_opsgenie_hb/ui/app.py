@@ -119,7 +119,8 @@ class HeartbeatsPage:
         rows = [row for row in visible if _matches(row, shown)]
         filters = [key for key in FILTERS if counts[key] or key in ("expired", "missing", "orphaned")]
         values = {"rows": rows, "counts": counts, "total": len(visible), "shown": shown, "filters": filters}
-        values |= {"problems": overview.problems}
+        unwatched = overview.dag_folder.unwatched if overview.dag_folder else ()
+        values |= {"problems": overview.problems, "unwatched": [d for d in unwatched if access.may("GET", (d,))]}
         return self._render(request, access, overview.connections, "page.html", **values, **banners)
 
     def tab(self, request: Request, access: Access, overview: Overview, dag_id: str, **banners: str) -> str:

@@ -27,6 +27,7 @@ from typing import Protocol
 
 from airflow_provider_opsgenie_hb.core.declaration import dag_declarations, render_for_dag
 from airflow_provider_opsgenie_hb.core.reconcile import PlanItem
+from airflow_provider_opsgenie_hb.core.status import unwatched_dags
 from airflow_provider_opsgenie_hb.core.sync import declarations, exception_line, load_dags
 from airflow_provider_opsgenie_hb.core.waiting import Call
 from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, listener_settings
@@ -56,6 +57,8 @@ class DagFolder:
     dag_ids: tuple[str, ...]
     #: file (relative to the folder) -> the last line of its import error
     import_errors: dict[str, str]
+    #: the DAGs Airflow schedules that no heartbeat watches
+    unwatched: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(
@@ -66,6 +69,7 @@ class DagFolder:
                 "declared_by": [[conn, name, list(dag_ids)] for (conn, name), dag_ids in self.declared_by.items()],
                 "dag_ids": list(self.dag_ids),
                 "import_errors": self.import_errors,
+                "unwatched": list(self.unwatched),
             }
         )
 
@@ -77,6 +81,7 @@ class DagFolder:
             declared_by={(conn, name): tuple(dag_ids) for conn, name, dag_ids in data["declared_by"]},
             dag_ids=tuple(data["dag_ids"]),
             import_errors=dict(data["import_errors"]),
+            unwatched=tuple(data["unwatched"]),
         )
 
 
@@ -98,6 +103,7 @@ def read_dag_folder(folder: str | Path) -> DagFolder:
         declared_by={key: tuple(dag_ids) for key, dag_ids in declared_by.items()},
         dag_ids=tuple(sorted(dag.dag_id for dag in dags)),
         import_errors={os.path.relpath(path, folder): exception_line(error) for path, error in errors.items()},
+        unwatched=tuple(unwatched_dags(dags)),
     )
 
 

@@ -145,6 +145,8 @@ def test_a_viewer_sees_every_heartbeat_but_no_button_and_may_not_act(
     shown = Shown(answer.text)
     assert default_rows(shown) == [(name, status) for name, status, *_ in DEFAULT_ROWS]
     assert shown.buttons == []
+    assert '<li data-dag="page_undeclared">' in answer.text  # the scheduled DAG nothing watches
+    assert 'data-dag="page_shared_a"' not in answer.text  # a manual DAG is not "unwatched"
     refused = page_server.act("viewer", "disable", "page_hourly")
     assert refused.status_code == 403
     assert calls(scenario, "disable") == []

@@ -76,6 +76,8 @@ def test_every_heartbeat_next_to_what_the_dags_declare(
     assert any("page_broken.py could not be imported" in problem for problem in overview.problems)
     assert overview.dag_folder is not None
     assert "page_undeclared" in overview.dag_folder.dag_ids
+    # Scheduled and watched by nothing; the manual DAGs (page_shared_a, _b) are not "unwatched"
+    assert overview.dag_folder.unwatched == ("page_undeclared",)
     assert [r.name for r in overview.for_dag("page_shared_b")] == ["page-shared"]
     assert lists(opsgenie_heartbeat_conn) == 1  # one list call for the connection
 

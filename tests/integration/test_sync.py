@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +13,8 @@ from typing import Any
 
 import pytest
 from airflow_timetables import DAG_FILE_IMPORTS
+from conftest import AIRFLOW_VERSION
+from packaging.version import Version
 
 from opsgenie_heartbeat_emulator import EmulatorHandle
 
@@ -456,3 +462,66 @@ def test_a_name_two_dags_declare_with_other_settings_names_both(
     out = sync_cli(folder, expect_exit=1)
     assert "DAG dup1 declares 'shared' too, with other settings" in out
     assert "! shared" in out
+
+
+@pytest.mark.skipif(Version("3.2") > AIRFLOW_VERSION, reason="Airflow adds provider CLI commands from 3.2 on")
+def test_airflow_opsgenie_heartbeat_sync_is_airflows_own_command(
+    tmp_path: Path, airflow_db: str, opsgenie_heartbeat_conn: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``airflow opsgenie-heartbeat sync``: the console script's options, Airflow's config (the DAG folder)."""
+    folder = tagged_folder(tmp_path, "export")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
+
+    def airflow(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(Path(sys.executable).parent / "airflow"), "opsgenie-heartbeat", *args]
+        return subprocess.run(command, env={**os.environ}, capture_output=True, text=True, timeout=300, check=False)
+
+    planned = airflow("sync", "--dry-run")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "+ export" in planned.stdout
+    assert "Dry run: nothing was changed." in planned.stdout
+    assert opsgenie_heartbeat_conn.heartbeats() == {}
+    applied = airflow("sync", "--dags-folder", str(folder))
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "managed-by-airflow:default" in opsgenie_heartbeat_conn.heartbeats()["export"]["alertTags"]
+    missing = airflow("sync", "--conn-id", "no_such_conn")
+    assert missing.returncode == 2
+    assert "error: connection 'no_such_conn' does not exist" in missing.stderr
+    healthy = airflow("status", "-o", "plain")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "export" in healthy.stdout
+    assert "ok" in healthy.stdout
+    assert "migrate" in airflow("--help").stdout
+
+
+def test_status_shows_each_heartbeat_and_the_scheduled_dags_nothing_watches(
+    tmp_path: Path, provider_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    folder = tagged_folder(tmp_path, "export")
+    untagged = TAGGED.replace('tags=["opsgenie-heartbeat"]', "tags=[]")
+    (folder / "forgotten.py").write_text(untagged.format(dag_id="forgotten"))
+    (folder / "by_hand.py").write_text(untagged.format(dag_id="by_hand").replace('"@daily"', "None"))
+
+    def status() -> dict[str, Any]:
+        command = [str(Path(sys.executable).parent / "opsgenie-heartbeat"), "status", "--dags-folder", str(folder)]
+        done = subprocess.run([*command, "-o", "json"], capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 1, done.stdout + done.stderr  # something is always wrong below
+        report: dict[str, Any] = json.loads(done.stdout)  # nothing but the JSON on stdout
+        return report
+
+    before = status()
+    assert [(row["name"], row["state"], row["in_opsgenie"]) for row in before["heartbeats"]] == [
+        ("export", "missing", False)
+    ]
+    assert before["unwatched_dags"] == ["forgotten"]  # scheduled and unwatched; a manual DAG is not
+    provider_cli("sync", "--dags-folder", str(folder))
+    (row,) = status()["heartbeats"]
+    assert (row["state"], row["in_opsgenie"], row["drift"]) == ("ok", True, [])
+    opsgenie_heartbeat_conn.advance(26 * 3600)  # no run for longer than the interval (25 hours)
+    (row,) = status()["heartbeats"]
+    assert (row["state"], row["expired"]) == ("expired", True)
+    (folder / "forgotten.py").unlink()
+    table = provider_cli("status", "--dags-folder", str(folder), expect_exit=1)  # still expired
+    assert "export" in table
+    assert "expired" in table
+    assert "forgotten" not in table
