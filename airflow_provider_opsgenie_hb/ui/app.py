@@ -31,6 +31,7 @@ from markupsafe import Markup, escape
 
 from airflow_provider_opsgenie_hb.api.errors import HeartbeatError, HeartbeatTimeoutError
 from airflow_provider_opsgenie_hb.api.policy import EnsurePolicy
+from airflow_provider_opsgenie_hb.core.advice import what_to_do
 from airflow_provider_opsgenie_hb.core.delivery import Delivery, DeliveryOutcome, deliver
 from airflow_provider_opsgenie_hb.core.ownership import owner_marker
 from airflow_provider_opsgenie_hb.core.record import recent_pings
@@ -147,6 +148,14 @@ class HeartbeatsPage:
         if not access.may("PUT", row.dag_ids):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"You may not change the heartbeat of {_dags(row)}")
         why = row.refusal(form.action)
+        failed = next((c.error for c in overview.connections if c.conn_id == form.conn_id and c.error), None)
+        if why is not None and not row.listed and failed is not None:  # say why (a wrong key, say), not "conflict"
+            advice = what_to_do(failed)
+            raise HTTPException(
+                status.HTTP_502_BAD_GATEWAY,
+                f"Could not {form.action} heartbeat {form.name!r}: connection {form.conn_id!r} failed: "
+                f"{_describe(failed)}" + (f". What to do: {advice}" if advice else ""),
+            )
         if why is not None:
             raise HTTPException(status.HTTP_409_CONFLICT, f"Heartbeat {form.name!r} is not to {form.action}: {why}")
         connection = self.source.connection(form.conn_id)
@@ -154,7 +163,9 @@ class HeartbeatsPage:
             performing = Call(lambda: _perform(connection.hook(), row, form.action, access.name), form.action)
             performing.result(ANSWER_WAIT, lambda: _no_answer(form.action))
         except Exception as exc:
+            advice = what_to_do(exc)
             error = f"Could not {form.action} heartbeat {form.name!r}: {_describe(exc)}"
+            error += f". What to do: {advice}" if advice else ""
             html = (
                 self.tab(request, access, overview, form.dag_id, error=error)
                 if form.dag_id

@@ -253,6 +253,8 @@ def test_the_api_key_never_reaches_a_page_or_the_log(page_server: PageServer, sc
     finally:
         scenario.clear_faults()
     assert "HTTP 401" in bodies[2]
+    assert "HTTP 401" in bodies[3]
+    assert "What to do: check the API key in the connection" in bodies[3]  # not a "conflict"
     for text in [*bodies, *(p.read_text() for p in page_server.stack.logs.glob("*.log"))]:
         assert scenario.api_key not in text
 
