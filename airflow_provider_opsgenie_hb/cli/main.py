@@ -128,7 +128,7 @@ def run_migrate(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except HeartbeatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_INCOMPLETE
     print(plan.render())
     if args.dry_run:
@@ -162,7 +162,7 @@ def run_sync(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except HeartbeatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_INCOMPLETE
     print(f"OpsGenie heartbeats declared in {args.dags_folder} (connection {args.conn_id}):\n")
     print(plan.render())
@@ -201,7 +201,7 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"error: connection {args.conn_id!r} does not exist", file=sys.stderr)
         return EXIT_USAGE
     except HeartbeatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_INCOMPLETE
     if args.output == "json":
         print(json.dumps(report.to_dict(), indent=2))
@@ -243,6 +243,14 @@ def airflow_sync(args: argparse.Namespace) -> None:
 def airflow_migrate(args: argparse.Namespace) -> None:
     """``airflow opsgenie-heartbeat migrate``."""
     _exit(run_migrate(args))
+
+
+def _error(exc: HeartbeatError) -> None:
+    """One line for the error, and one for what to do about it (as the callback says)."""
+    from airflow_provider_opsgenie_hb.core.advice import what_to_do
+
+    advice = what_to_do(exc)
+    print(f"error: {exc}" + (f"\nWhat to do: {advice}" if advice else ""), file=sys.stderr)
 
 
 def _exit(code: int) -> None:

@@ -138,8 +138,31 @@ def sync_heartbeats(
     if not dags and not errors:
         result.prune_blockers.append(f"no DAG found in {str(folder)!r}")
     elif not [item for item in declared if item.action != "elsewhere"] and not allow_empty:
-        result.prune_blockers.append("no DAG declares a heartbeat (--allow-empty to prune all the same)")
+        result.prune_blockers.append(_nothing_declared(dags, conn_id))
     return result if dry_run else apply(hook, result, prune=prune)
+
+
+def _nothing_declared(dags: list[Any], conn_id: str) -> str:
+    """Why nothing is declared on ``conn_id``: no declaration at all, or declarations on other
+    connections (named, with those that do not exist said so: a typo in a DAG, most likely)."""
+    others = sorted({d.conn_id for dag in dags for d in dag_declarations(dag)} - {conn_id})
+    if not others:
+        return "no DAG declares a heartbeat (--allow-empty to prune all the same)"
+    named = ", ".join(f"{other!r}" + ("" if _defined(other) else " (not defined)") for other in others)
+    return (
+        f"no DAG declares a heartbeat on connection {conn_id!r}; the DAGs name {named} "
+        "(--conn-id to sync those, --allow-empty to prune all the same)"
+    )
+
+
+def _defined(conn_id: str) -> bool:
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return False
+    return True
 
 
 def _check_connection(hook: HeartbeatService, conn_id: str) -> None:

@@ -525,3 +525,38 @@ def test_status_shows_each_heartbeat_and_the_scheduled_dags_nothing_watches(
     assert "export" in table
     assert "expired" in table
     assert "forgotten" not in table
+
+
+def test_a_folder_whose_dags_name_another_connection_says_which(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    callback = 'on_success_callback=send_opsgenie_heartbeat(opsgenie_heartbeat_conn_id="prod_og")'
+    source = TAGGED.replace('tags=["opsgenie-heartbeat"]', callback).replace(
+        "from airflow.sdk import DAG, task",
+        "from airflow.sdk import DAG, task\nfrom airflow_provider_opsgenie_hb.notifications.heartbeat import "
+        "send_opsgenie_heartbeat",
+    )
+    (folder / "typo.py").write_text(source.format(dag_id="typo"))
+    out = sync_cli(folder, "--dry-run", expect_exit=1)
+    assert "no DAG declares a heartbeat on connection 'opsgenie_heartbeat_default'" in out
+    assert "the DAGs name 'prod_og' (not defined)" in out
+    assert opsgenie_heartbeat_conn.requests() == [] or all(
+        r["method"] == "GET" for r in opsgenie_heartbeat_conn.requests()
+    )
+
+
+def test_a_wrong_key_says_what_to_do(
+    tmp_path: Path,
+    provider_cli: Callable[..., str],
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT", opsgenie_heartbeat_conn.connection_json(api_key="WRONG-KEY-7f3a")
+    )
+    out = provider_cli("sync", "--dags-folder", str(tagged_folder(tmp_path, "export")), expect_exit=1)
+    assert "HTTP 401" in out
+    assert "What to do: check the API key in the connection" in out
+    assert "WRONG-KEY-7f3a" not in out  # the key itself is never shown

@@ -76,7 +76,9 @@ def test_importing_the_plugin_stays_cheap() -> None:
     added = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(added) <= {
         "airflow_provider_opsgenie_hb",
+        "airflow_provider_opsgenie_hb._version",
         "airflow_provider_opsgenie_hb.api",
+        "airflow_provider_opsgenie_hb.api.policy",
         "airflow_provider_opsgenie_hb.core",
         "airflow_provider_opsgenie_hb.listeners",
         "airflow_provider_opsgenie_hb.settings",
