@@ -349,7 +349,7 @@ def interval_derivation(emulator: EmulatorHandle, repeats: int = 3) -> dict[str,
     """Deriving a heartbeat interval (four-year look-ahead) for each schedule of the comparison
     corpus in ``tests/unit/schedule_corpus.py``: p95 and worst over the corpus (median of
     repeats each), next to one ``next_dagrun_info`` call of Airflow's timetable."""
-    sys.path.insert(0, str(ROOT / "tests" / "unit"))
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "unit")]  # the corpus and the timetables it uses
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
     from schedule_corpus import NOW, corpus
@@ -401,7 +401,8 @@ def sync_1000_dags(emulator: EmulatorHandle, repeats: int = 3) -> dict[str, Any]
     from airflow_provider_opsgenie_hb.core.sync import load_dags, sync_heartbeats
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
-    os.environ["AIRFLOW_CONN_BENCH"] = emulator.connection_json()
+    # The DAGs are tagged: the listener's connection ([opsgenie_heartbeat] conn_id) is the one they declare on.
+    os.environ["AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT"] = emulator.connection_json()
     spent = {"derive": 0.0, "apply": 0.0}
 
     def measured(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -427,7 +428,7 @@ def sync_1000_dags(emulator: EmulatorHandle, repeats: int = 3) -> dict[str, Any]
                 schedule._GAPS.clear()  # no answers kept from the last round
                 spent.update(derive=0.0, apply=0.0)
                 started = time.perf_counter()
-                plan = sync_heartbeats(folder, OpsgenieHeartbeatHook("bench"), conn_id="bench")
+                plan = sync_heartbeats(folder, OpsgenieHeartbeatHook())
                 sync_times.append(time.perf_counter() - started)
                 derive_times.append(spent["derive"])
                 apply_times.append(spent["apply"])
