@@ -106,27 +106,30 @@ def run_delivery(
     dag_run: Any,
     *,
     render: Any = None,
-    ensure_marker: str | None = None,
+    ensure: bool = False,
     check_exists: bool = False,
 ) -> Delivery:
     """The delivery of a successful ``dag_run`` of ``dag`` to the heartbeat ``name`` that ``declaration``
-    declares: its interval set from the run (``next_run``), then ensured with ``ensure_marker`` as the
-    ownership marker, or checked to exist."""
+    declares: its interval set from the run (``next_run``), then ensured under this deployment's
+    ownership marker, or checked to exist. The marker is read after the ping: a bad
+    ``[opsgenie_heartbeat] deployment`` stops the ensure, never the ping."""
 
     def next_run() -> NextRun:
         from airflow_provider_opsgenie_hb.core.next_run import next_run_of
 
         return next_run_of(dag, dag_run, grace=getattr(declaration.interval, "grace", None))
 
-    def ensure() -> tuple[Mapping[str, Any], EnsurePolicy]:
-        return declaration.desired_fields(dag, name=name, render=render), declaration.ensure_policy(ensure_marker)
+    def fields_and_policy() -> tuple[Mapping[str, Any], EnsurePolicy]:
+        from airflow_provider_opsgenie_hb.core.ownership import owner_marker
+
+        return declaration.desired_fields(dag, name=name, render=render), declaration.ensure_policy(owner_marker())
 
     return Delivery(
         declaration.conn_id,
         name,
         source,
         next_run=next_run if declaration.follows_next_run and dag is not None else None,
-        ensure=ensure if ensure_marker is not None else None,
+        ensure=fields_and_policy if ensure else None,
         check_exists=check_exists,
     )
 
@@ -165,7 +168,7 @@ def deliver(service: HeartbeatService, delivery: Delivery, outcome: DeliveryOutc
                     outcome.pinged = True
                 elif delivery.check_exists:
                     _check_exists(service, delivery, scope)
-            except (HeartbeatError, ScheduleIntervalError) as exc:
+            except (HeartbeatError, ScheduleIntervalError, ValueError) as exc:  # ValueError: a bad setting
                 if not outcome.pinged:
                     raise
                 outcome.after_ping_error = exc

@@ -34,7 +34,6 @@ from airflow_provider_opsgenie_hb.core.declaration import (
     run_type_of,
 )
 from airflow_provider_opsgenie_hb.core.delivery import DeliveryOutcome, deliver_within, run_delivery
-from airflow_provider_opsgenie_hb.core.ownership import owner_marker
 from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, DEFAULT_NAME_TEMPLATE, DEFAULT_RUN_TYPES, RUN_TYPES
 from airflow_provider_opsgenie_hb.version_compat import template_env_dag
 
@@ -168,7 +167,6 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
 
             name = str(render(self.name)) if self.name else str(getattr(dag, "dag_id", ""))
             check_fields(type(self).__name__, {"name": name}, required=("name",))
-            marker = owner_marker() if self.ensure else None
             delivery = run_delivery(
                 self.heartbeat_declaration,
                 name,
@@ -176,7 +174,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
                 dag,
                 dag_run,
                 render=render,
-                ensure_marker=marker,
+                ensure=self.ensure,
                 check_exists=not self.ensure,
             )
             outcome = deliver_within(self.deadline, self._hook, delivery, started=started)

@@ -263,3 +263,22 @@ def test_dag_id_is_a_shorthand_in_the_name_as_for_sync(run_dag: Callable[..., An
 def test_templated_values_are_checked_after_rendering_not_before() -> None:
     notifier = OpsgenieHeartbeatNotifier(name="{{ dag.dag_id }}", alert_tags=["{{ dag.dag_id }}"])
     assert notifier.name == "{{ dag.dag_id }}"
+
+
+def test_a_bad_deployment_setting_stops_the_ensure_never_the_ping(
+    run_dag: Callable[..., Any], backend: Backend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fail closed: the marker is read after the ping, so a typo in [opsgenie_heartbeat] deployment costs the
+    ensure (with a warning naming the setting), not the ping that keeps the heartbeat from alerting."""
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    OpsgenieHeartbeatHook().create_heartbeat(name="bad_deployment", interval=2, interval_unit="hours")
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__DEPLOYMENT", "not a tag!")
+    with caplog.at_level(logging.WARNING):
+        run_dag(dag_source("bad_deployment", "ensure=True"), "bad_deployment")
+    assert backend.pings() == ["bad_deployment"]
+    assert backend.heartbeats()["bad_deployment"]["pinged"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(
+        "was pinged, but the ensure after the ping did not complete" in m and "deployment" in m for m in messages
+    )
