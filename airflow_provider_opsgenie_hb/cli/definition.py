@@ -37,27 +37,16 @@ def get_cli_commands() -> list[Any]:
 
     commands = [
         ActionCommand(
-            name="sync",
-            help=SYNC_HELP,
-            func=lazy_load_command("airflow_provider_opsgenie_hb.cli.main.airflow_sync"),
-            args=args(SYNC_OPTIONS),
-            epilog=_EPILOG,
-        ),
-        ActionCommand(
-            name="migrate",
-            help=MIGRATE_HELP,
-            func=lazy_load_command("airflow_provider_opsgenie_hb.cli.main.airflow_migrate"),
-            args=args(MIGRATE_OPTIONS),
-            epilog=_MIGRATE_EPILOG,
-        ),
-    ]
-    commands.append(
-        ActionCommand(
-            name="status",
-            help=STATUS_HELP,
-            func=lazy_load_command("airflow_provider_opsgenie_hb.cli.main.airflow_status"),
-            args=args(STATUS_OPTIONS),
-            epilog=_STATUS_EPILOG,
+            name=name,
+            help=text,
+            func=lazy_load_command(f"airflow_provider_opsgenie_hb.cli.main.airflow_{name}"),
+            args=args(options),
+            epilog=epilog,
         )
-    )
+        for name, text, options, epilog in (
+            ("sync", SYNC_HELP, SYNC_OPTIONS, _EPILOG),
+            ("migrate", MIGRATE_HELP, MIGRATE_OPTIONS, _MIGRATE_EPILOG),
+            ("status", STATUS_HELP, STATUS_OPTIONS, _STATUS_EPILOG),
+        )
+    ]
     return [GroupCommand(name="opsgenie-heartbeat", help="OpsGenie heartbeats as code", subcommands=commands)]

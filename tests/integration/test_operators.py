@@ -199,6 +199,7 @@ def test_ensure_with_enabled_none_leaves_a_disabled_heartbeat_disabled(run_op: R
     run_op('OpsgenieDisableHeartbeatOperator(task_id="op", name="quiet")')
     state, value = run_op(ensure.format("3, enabled=None"))
     assert (state, value["changed"]) == ("success", {"interval": 3})
+    assert backend.heartbeats()["quiet"]["interval"] == 3  # what reached the emulator, not only the XCom
     assert backend.heartbeats()["quiet"]["enabled"] is False
 
 
