@@ -26,6 +26,8 @@ RUN_TYPES = ("scheduled", "manual", "asset_triggered", "operator_triggered", "as
 DEFAULT_RUN_TYPES = tuple(t for t in RUN_TYPES if t != "backfill")
 #: ``longest_gap``: a fixed interval from the schedule; ``next_run``: each run sets it to the next run
 INTERVAL_MODES = ("longest_gap", "next_run")
+RECORD_STORES = ("directory", "metadata")
+DECLARATION_SOURCES = ("auto", "dag_folder", "metadata")
 DEFAULT_DEPLOYMENT = "default"
 _DEPLOYMENT_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -81,6 +83,14 @@ OPTIONS: tuple[Option, ...] = (
         "Empty: $XDG_CACHE_HOME (or ~/.cache)/airflow-provider-opsgenie-heartbeat.",
     ),
     Option(
+        "record_store",
+        "string",
+        "directory",
+        "Where that record lives: directory (record_dir, one per host unless every host mounts it) or metadata "
+        "(Airflow Variables in the metadata database, which every component reaches: use it when callbacks run "
+        "on several hosts).",
+    ),
+    Option(
         "record_ttl_seconds",
         "float",
         "86400",
@@ -92,6 +102,14 @@ OPTIONS: tuple[Option, ...] = (
         "10",
         "How long the Heartbeats page keeps a connection's list of heartbeats (one list call per connection) "
         "and waits before looking for changed DAG files; 0 reads on every view.",
+    ),
+    Option(
+        "declarations",
+        "string",
+        "auto",
+        "Where the Heartbeats page reads what the DAGs declare: dag_folder (parses [core] dags_folder in a child "
+        "process), metadata (what sync last recorded in the metadata database, for an API server without DAG "
+        "files), or auto (dag_folder when it holds Python files, else metadata).",
     ),
 )
 _DEFAULTS = {option.key: option.default for option in OPTIONS}
@@ -203,3 +221,14 @@ def deployment() -> str:
             f"(it becomes part of an alert tag), got {name!r}"
         )
     return name
+
+
+def choice(key: str, allowed: tuple[str, ...]) -> str:
+    """An option that takes one of ``allowed``; an unknown value falls back to the default, with a warning."""
+    value = get(key).strip().lower()
+    if value not in allowed:
+        log.warning(
+            "[%s] %s must be one of %s, got %r: using %s", SECTION, key, ", ".join(allowed), value, _DEFAULTS[key]
+        )
+        return _DEFAULTS[key]
+    return value

@@ -137,3 +137,35 @@ def trigger_timetable_class(name: str) -> Any:
     except ImportError:
         module = importlib.import_module("airflow.timetables.trigger")
     return getattr(module, name)
+
+
+def _in_task_sdk_process() -> bool:
+    """Whether this process talks to Airflow through a supervisor (a task, or a DAG processor's callback)."""
+    import sys
+
+    runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    return getattr(runner, "SUPERVISOR_COMMS", None) is not None
+
+
+def get_variable(key: str) -> str | None:
+    """An Airflow Variable's value, None when there is none, through the API this process may use:
+    the Task SDK in tasks and DAG processor callbacks, the metadata database elsewhere."""
+    if _in_task_sdk_process():
+        from airflow.sdk import Variable
+
+        return Variable.get(key, default=None)  # type: ignore[no-any-return]
+    from airflow.models import Variable as VariableModel
+
+    return VariableModel.get(key, default_var=None)  # type: ignore[no-any-return]
+
+
+def set_variable(key: str, value: str, description: str) -> None:
+    """Write an Airflow Variable, through the same API as :func:`get_variable`."""
+    if _in_task_sdk_process():
+        from airflow.sdk import Variable
+
+        Variable.set(key, value, description=description)
+        return
+    from airflow.models import Variable as VariableModel
+
+    VariableModel.set(key, value, description=description)

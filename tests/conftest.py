@@ -83,6 +83,32 @@ def airflow_db() -> str:
     return _home
 
 
+def record_variables() -> dict[str, str]:
+    """The Airflow Variables the record is kept in (``record_store = metadata``)."""
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(Variable).filter(Variable.key.startswith("opsgenie_heartbeat.")).all()
+        return {row.key: row.val for row in rows}
+
+
+@pytest.fixture
+def metadata_record(airflow_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``record_store = metadata``, starting from no record (the Variables are cleared before and after)."""
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+
+    def clear() -> None:
+        with create_session() as session:
+            session.query(Variable).filter(Variable.key.startswith("opsgenie_heartbeat.")).delete()
+
+    clear()
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__RECORD_STORE", "metadata")
+    yield
+    clear()
+
+
 @pytest.fixture(scope="session")
 def run_dag(airflow_db: str) -> Callable[..., Any]:
     """Write a DAG file into the DAGs folder, import it, run it with ``dag.test()``."""

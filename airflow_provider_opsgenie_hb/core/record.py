@@ -19,9 +19,17 @@ last :data:`PING_LOG_LENGTH`: when, from where, OpsGenie's requestId), which the
 page shows. It holds no key either, and a log that cannot be written is skipped.
 
 Where the record lives sits behind one small interface, :class:`RecordStore`: the rules above
-(keys, TTLs, the ping log's length) are the same whatever stores it. :class:`LocalDirectoryStore`
-keeps it in a directory, shared by every host only when ``record_dir`` is on storage they all
-mount; :func:`store` is the one place that picks the store.
+(keys, TTLs, the ping log's length) are the same whatever stores it, and :func:`store` is the
+one place that picks it (``[opsgenie_heartbeat] record_store``):
+
+- ``directory`` (the default), :class:`LocalDirectoryStore`: files in ``record_dir``, shared by
+  every host only when it is on storage they all mount;
+- ``metadata``, :class:`MetadataStore`: Airflow Variables, which every component reaches through
+  the API it is allowed to use (tasks and DAG processor callbacks through the Task SDK, the
+  scheduler and the API server through the database). Callbacks that land on another host then
+  find what the last run recorded, and the page sees the pings every host sent. The price: a few
+  Variable reads and writes per run (each read asks the secrets backends first, as every Variable
+  read does), and entries in the Variables list, named ``opsgenie_heartbeat.record.*``.
 """
 
 from __future__ import annotations
@@ -96,6 +104,52 @@ class LocalDirectoryStore:
         return self._path(key, "pings").read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
 
 
+class MetadataStore:
+    """The record as Airflow Variables, one per entry and per log, named by the key's hash."""
+
+    PREFIX = "opsgenie_heartbeat.record."
+    DESCRIPTION = "What airflow-provider-opsgenie-hb remembers between runs (no key, no setting; safe to delete)."
+
+    def _name(self, key: str, folder: str = "") -> str:
+        return self.PREFIX + folder + hashlib.sha256(key.encode("utf-8")).hexdigest()[:48]
+
+    def _get(self, name: str) -> str:
+        from airflow_provider_opsgenie_hb.version_compat import get_variable
+
+        try:
+            value = get_variable(name)
+        except Exception as exc:  # the database or the API server is out of reach: a miss
+            raise OSError(f"Airflow Variable {name} could not be read: {type(exc).__name__}: {exc}") from exc
+        if value is None:
+            raise OSError(f"no Airflow Variable {name}")
+        return value
+
+    def _set(self, name: str, text: str) -> None:
+        from airflow_provider_opsgenie_hb.version_compat import set_variable
+
+        try:
+            set_variable(name, text, self.DESCRIPTION)
+        except Exception as exc:
+            raise OSError(f"Airflow Variable {name} could not be written: {type(exc).__name__}: {exc}") from exc
+
+    def read(self, key: str) -> str:
+        return self._get(self._name(key))
+
+    def write(self, key: str, text: str) -> None:
+        self._set(self._name(key), text)
+
+    def append(self, key: str, line: str, *, keep: int) -> None:
+        # Read, add, write: of two hosts appending at once one line may be lost (the page shows one ping fewer).
+        try:
+            kept = self.lines(key)[-(keep - 1) :] if keep > 1 else []
+        except OSError:
+            kept = []
+        self._set(self._name(key, "pings."), "".join([*kept, line]))
+
+    def lines(self, key: str) -> list[str]:
+        return self._get(self._name(key, "pings.")).splitlines(keepends=True)
+
+
 def record_dir() -> Path:
     configured = settings.get("record_dir")
     if configured:
@@ -105,7 +159,9 @@ def record_dir() -> Path:
 
 
 def store() -> RecordStore:
-    """The record's store, as configured now (``[opsgenie_heartbeat] record_dir``)."""
+    """The record's store, as configured now (``[opsgenie_heartbeat] record_store`` and ``record_dir``)."""
+    if settings.choice("record_store", settings.RECORD_STORES) == "metadata":
+        return MetadataStore()
     return LocalDirectoryStore(record_dir())
 
 

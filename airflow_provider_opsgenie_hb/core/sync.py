@@ -139,7 +139,13 @@ def sync_heartbeats(
         result.prune_blockers.append(f"no DAG found in {str(folder)!r}")
     elif not [item for item in declared if item.action != "elsewhere"] and not allow_empty:
         result.prune_blockers.append(_nothing_declared(dags, conn_id))
-    return result if dry_run else apply(hook, result, prune=prune)
+    if dry_run:
+        return result
+    applied = apply(hook, result, prune=prune)
+    from airflow_provider_opsgenie_hb.core.declared import publish
+
+    publish(folder, dags, errors)  # for Heartbeats pages on API servers without DAG files
+    return applied
 
 
 def _nothing_declared(dags: list[Any], conn_id: str) -> str:

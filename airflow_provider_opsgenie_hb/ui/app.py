@@ -37,7 +37,7 @@ from airflow_provider_opsgenie_hb.core.ownership import owner_marker
 from airflow_provider_opsgenie_hb.core.record import recent_pings
 from airflow_provider_opsgenie_hb.core.waiting import Call
 from airflow_provider_opsgenie_hb.ui import URL_PREFIX
-from airflow_provider_opsgenie_hb.ui.declared import DagFolderCache
+from airflow_provider_opsgenie_hb.ui.declared import declaration_source
 from airflow_provider_opsgenie_hb.ui.overview import (
     ACTIONS,
     ANSWER_WAIT,
@@ -122,6 +122,7 @@ class HeartbeatsPage:
         values = {"rows": rows, "counts": counts, "total": len(visible), "shown": shown, "filters": filters}
         unwatched = overview.dag_folder.unwatched if overview.dag_folder else ()
         values |= {"problems": overview.problems, "unwatched": [d for d in unwatched if access.may("GET", (d,))]}
+        values["origin"] = overview.dag_folder.origin if overview.dag_folder else ""
         return self._render(request, access, overview.connections, "page.html", **values, **banners)
 
     def tab(self, request: Request, access: Access, overview: Overview, dag_id: str, **banners: str) -> str:
@@ -214,7 +215,7 @@ class ActionForm:
 
 
 def create_app() -> FastAPI:
-    page = HeartbeatsPage(OverviewSource(DagFolderCache(conf.get("core", "dags_folder"))))
+    page = HeartbeatsPage(OverviewSource(declaration_source(conf.get("core", "dags_folder"))))
     app = FastAPI(title="OpsGenie heartbeats", openapi_url=None, docs_url=None, redoc_url=None)
 
     @app.get("/icon.svg", include_in_schema=False)

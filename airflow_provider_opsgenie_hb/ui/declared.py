@@ -1,36 +1,34 @@
-"""What the DAG files declare, read in a child process for the Heartbeats page.
+"""Where the Heartbeats page reads what the DAGs declare (``[opsgenie_heartbeat] declarations``).
 
-Airflow's serialized DAGs keep no callbacks, so a notifier's declaration is only in the DAG
-files. The page reads ``[core] dags_folder`` as ``opsgenie-heartbeat sync`` does, but never in
-the API server's own process: DAG code runs in a child (where Airflow's import timeouts work,
-as they need the main thread), which writes the declarations as JSON::
+- ``dag_folder``: ``[core] dags_folder``, read as ``opsgenie-heartbeat sync`` reads it, but never
+  in the API server's own process: DAG code runs in a child (where Airflow's import timeouts
+  work, as they need the main thread), which writes the declarations as JSON::
 
-    python -m airflow_provider_opsgenie_hb.ui.declared DAGS_FOLDER OUTPUT_FILE
+      python -m airflow_provider_opsgenie_hb.ui.declared DAGS_FOLDER OUTPUT_FILE
 
-The page keeps the result until a file in the folder changes.
+  The page keeps the result until a file in the folder changes.
+- ``metadata``: what sync last recorded in the metadata database, for an API server without DAG
+  files (:mod:`~airflow_provider_opsgenie_hb.core.declared`).
+- ``auto`` (the default): the DAG folder when it holds Python files, else the metadata database.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from airflow_provider_opsgenie_hb.core.declaration import dag_declarations, render_for_dag
-from airflow_provider_opsgenie_hb.core.reconcile import PlanItem
-from airflow_provider_opsgenie_hb.core.status import unwatched_dags
-from airflow_provider_opsgenie_hb.core.sync import declarations, exception_line, load_dags
+from airflow_provider_opsgenie_hb import settings
+from airflow_provider_opsgenie_hb.core import declared
+from airflow_provider_opsgenie_hb.core.declared import DagFolder, read_dag_folder
+from airflow_provider_opsgenie_hb.core.sync import exception_line
 from airflow_provider_opsgenie_hb.core.waiting import Call
-from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, listener_settings
 
 _MODULE = "airflow_provider_opsgenie_hb.ui.declared"
 #: seconds the child process may take to read the DAG folder
@@ -43,68 +41,6 @@ FIRST_READ_WAIT = 60.0
 
 class DagFolderError(Exception):
     """The DAG folder could not be read (the child process failed or took too long)."""
-
-
-@dataclass(frozen=True)
-class DagFolder:
-    """The heartbeats a DAG folder declares."""
-
-    #: per connection, sync's declarations for it: ``create`` items, ``skipped`` ones with the reason,
-    #: and ``elsewhere`` for names declared on other connections (never orphans)
-    declared: dict[str, list[PlanItem]]
-    #: (connection, heartbeat name) -> the DAGs that declare it (sync keeps only the first)
-    declared_by: dict[tuple[str, str], tuple[str, ...]]
-    dag_ids: tuple[str, ...]
-    #: file (relative to the folder) -> the last line of its import error
-    import_errors: dict[str, str]
-    #: the DAGs Airflow schedules that no heartbeat watches
-    unwatched: tuple[str, ...] = ()
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "declared": {
-                    conn: [dataclasses.asdict(item) for item in items] for conn, items in self.declared.items()
-                },
-                "declared_by": [[conn, name, list(dag_ids)] for (conn, name), dag_ids in self.declared_by.items()],
-                "dag_ids": list(self.dag_ids),
-                "import_errors": self.import_errors,
-                "unwatched": list(self.unwatched),
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> DagFolder:
-        data = json.loads(text)
-        return cls(
-            declared={conn: [PlanItem(**item) for item in items] for conn, items in data["declared"].items()},
-            declared_by={(conn, name): tuple(dag_ids) for conn, name, dag_ids in data["declared_by"]},
-            dag_ids=tuple(data["dag_ids"]),
-            import_errors=dict(data["import_errors"]),
-            unwatched=tuple(data["unwatched"]),
-        )
-
-
-def read_dag_folder(folder: str | Path) -> DagFolder:
-    """Parse the folder and collect its declarations, per connection in use (runs DAG code: call it in a child)."""
-    dags, errors = load_dags(folder)
-    settings = listener_settings()
-    declared_by: dict[tuple[str, str], list[str]] = {}
-    for dag in sorted(dags, key=lambda d: d.dag_id):
-        for declaration in dag_declarations(dag, settings):
-            try:
-                name = str(render_for_dag(declaration.name, dag))
-            except Exception:  # sync's skipped item says why
-                continue
-            declared_by.setdefault((declaration.conn_id, name), []).append(dag.dag_id)
-    conn_ids = sorted({DEFAULT_CONN_ID, settings.conn_id} | {conn_id for conn_id, _ in declared_by})
-    return DagFolder(
-        declared={conn_id: declarations(dags, conn_id=conn_id) for conn_id in conn_ids},
-        declared_by={key: tuple(dag_ids) for key, dag_ids in declared_by.items()},
-        dag_ids=tuple(sorted(dag.dag_id for dag in dags)),
-        import_errors={os.path.relpath(path, folder): exception_line(error) for path, error in errors.items()},
-        unwatched=tuple(unwatched_dags(dags)),
-    )
 
 
 def read_in_child(folder: str, timeout: float) -> DagFolder:
@@ -128,9 +64,8 @@ def read_in_child(folder: str, timeout: float) -> DagFolder:
 
 
 class DeclarationSource(Protocol):
-    """Where the page reads what the DAGs declare. :class:`DagFolderCache` reads the DAG folder
-    (in a child process); an API server without DAG files needs a source that reads what the
-    metadata database holds instead, and plugs in here."""
+    """Where the page reads what the DAGs declare: :class:`DagFolderCache` (the DAG folder, in a
+    child process), :class:`RecordedDeclarations` (the metadata database), or :class:`AutoSource`."""
 
     def read(self, ttl: float) -> tuple[DagFolder | None, str | None]:
         """The declarations (None when they cannot be read yet) and why not, reusing what is younger than ``ttl``."""
@@ -187,6 +122,66 @@ class DagFolderCache:
             elif self._read is not None:
                 error = f"{error}: DAGs are shown as they were last read"
             self._error, self._fingerprint, self._reading = error, fingerprint, None
+
+
+class RecordedDeclarations:
+    """What sync last recorded in the metadata database (one Variable), read again at most once per ``ttl``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._read: tuple[DagFolder | None, str | None] = (None, None)
+        self._checked: float | None = None
+
+    def read(self, ttl: float) -> tuple[DagFolder | None, str | None]:
+        with self._lock:
+            if self._checked is None or time.monotonic() - self._checked >= ttl:
+                self._read = self._read_now(self._read[0])
+                self._checked = time.monotonic()
+            return self._read
+
+    @staticmethod
+    def _read_now(last: DagFolder | None) -> tuple[DagFolder | None, str | None]:
+        try:
+            found = declared.recorded()
+        except Exception as exc:  # the database is out of reach, or the Variable is not ours
+            why = f"the declarations recorded in Airflow Variable {declared.VARIABLE} could not be read: {exc}"
+            return last, why + (": DAGs are shown as they were last read" if last else "")
+        if found is None:
+            return None, (
+                f"this API server reads the declarations from the metadata database ([{settings.SECTION}] "
+                "declarations), and none are recorded yet. Run `airflow opsgenie-heartbeat sync` (or "
+                "OpsgenieSyncHeartbeatsOperator) where the DAG files are: each sync records them"
+            )
+        return found, None
+
+
+class AutoSource:
+    """The DAG folder when it holds Python files, else what sync recorded (decided on every read)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.dag_folder = DagFolderCache(folder)
+        self.recorded = RecordedDeclarations()
+
+    def read(self, ttl: float) -> tuple[DagFolder | None, str | None]:
+        return (self.dag_folder if holds_python_files(self.folder) else self.recorded).read(ttl)
+
+
+def declaration_source(folder: str) -> DeclarationSource:
+    """The source ``[opsgenie_heartbeat] declarations`` names, for the DAG folder ``folder``."""
+    chosen = settings.choice("declarations", settings.DECLARATION_SOURCES)
+    if chosen == "metadata":
+        return RecordedDeclarations()
+    return DagFolderCache(folder) if chosen == "dag_folder" else AutoSource(folder)
+
+
+def holds_python_files(folder: str) -> bool:
+    """Whether there is a Python file (or a zip of DAGs) anywhere in ``folder``."""
+    for _root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        if any(name.endswith((".py", ".zip")) for name in files):
+            return True
+    return False
 
 
 def folder_fingerprint(folder: str) -> int:

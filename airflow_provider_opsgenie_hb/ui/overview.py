@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_opsgenie_hb import settings
 from airflow_provider_opsgenie_hb.api.errors import HeartbeatError, HeartbeatTimeoutError
 from airflow_provider_opsgenie_hb.api.schema import CONFIG_FIELDS, Heartbeat
+from airflow_provider_opsgenie_hb.core.declared import DagFolder
 from airflow_provider_opsgenie_hb.core.ownership import Ownership, owner_marker
 from airflow_provider_opsgenie_hb.core.reconcile import PlanItem, compare
 from airflow_provider_opsgenie_hb.core.waiting import Call
 from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, deployment, listener_settings
-from airflow_provider_opsgenie_hb.ui.declared import DagFolder, DeclarationSource
+from airflow_provider_opsgenie_hb.ui.declared import DeclarationSource
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook

@@ -311,3 +311,51 @@ def test_a_read_that_fails_unexpectedly_is_reported_and_the_next_change_is_read(
     (tmp_path / "one.py").write_text(_tagged_dag("one") + _tagged_dag("two"))
     folder, problem = cache.read(ttl=0)
     assert (problem, folder.dag_ids if folder else None) == (None, ("one", "two"))
+
+
+def test_an_api_server_without_dag_files_shows_what_sync_recorded(
+    tmp_path: Path,
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    metadata_record: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``declarations = auto`` on an empty DAG folder: the page reads sync's record in the metadata database,
+    and shows every row as the API server that has the DAG files does."""
+    from airflow_provider_opsgenie_hb.core.sync import sync_heartbeats
+    from airflow_provider_opsgenie_hb.ui.declared import AutoSource, declaration_source
+
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__UI_CACHE_SECONDS", "0")
+    folder, empty = tmp_path / "dags", tmp_path / "no-dags"
+    folder.mkdir()
+    empty.mkdir()
+    write_dag_files(folder)
+    seed_heartbeats(opsgenie_heartbeat_conn)
+    without_files = OverviewSource(declaration_source(str(empty)))
+    assert isinstance(without_files.dag_folder, AutoSource)
+
+    before = without_files.overview()
+    assert before.dag_folder is None
+    assert any("none are recorded yet" in p and "opsgenie-heartbeat sync" in p for p in before.problems)
+
+    with caplog.at_level("INFO"):
+        sync_heartbeats(folder, OpsgenieHeartbeatHook(), allow_empty=True)
+    assert "Recorded the declarations for the Heartbeats page" in caplog.text
+    recorded = without_files.overview()
+    with_files = OverviewSource(declaration_source(str(folder))).overview()
+
+    def shown(view: Overview) -> list[tuple[object, ...]]:
+        return [(r.conn_id, r.name, r.status, r.dag_ids, r.orphaned, r.drifted, r.interval) for r in view.rows]
+
+    assert shown(recorded) == shown(with_files)
+    assert [r.name for r in recorded.rows if r.orphaned] == ["page-orphan"]  # only what no DAG declares
+    assert recorded.dag_folder is not None
+    assert with_files.dag_folder is not None
+    assert recorded.dag_folder.unwatched == with_files.dag_folder.unwatched
+    assert recorded.problems == with_files.problems  # the import error of page_broken.py, from the record
+    assert recorded.dag_folder.origin.startswith(f"recorded by sync on {socket.gethostname()} from {folder}")
+    # A Python file in the folder: auto reads the folder again.
+    (empty / "nothing.py").write_text("")
+    read_folder = OverviewSource(declaration_source(str(empty))).overview().dag_folder
+    assert read_folder is not None
+    assert (read_folder.dag_ids, read_folder.origin) == ((), "")

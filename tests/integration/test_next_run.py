@@ -232,6 +232,34 @@ def test_a_run_handled_by_another_process_makes_the_next_run_patch_again(
     assert seconds(emulator.heartbeats()["weekdays"]) == 73 * HOUR
 
 
+def test_with_the_record_in_the_metadata_database_runs_on_any_host_follow_the_chain(
+    run_at: Callable[..., list[str]],
+    weekday_heartbeat: EmulatorHandle,
+    heartbeat_record_dir: Any,
+    metadata_record: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``record_store = metadata``: consecutive runs' callbacks on two hosts cost what one host costs."""
+    from conftest import record_variables
+
+    emulator = weekday_heartbeat
+    hosts = [heartbeat_record_dir / "host-a", heartbeat_record_dir / "host-b"]
+    sent = []
+    for number, due in enumerate((MONDAY, TUESDAY, WEDNESDAY, THURSDAY.add(weeks=1), FRIDAY.add(weeks=1))):
+        monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__RECORD_DIR", str(hosts[number % 2]))
+        sent.append(run_at(due))
+    assert sent == [
+        ["ping", "update", "ping"],  # nothing recorded yet
+        ["ping"],  # host b follows what host a set for it
+        ["ping"],
+        ["ping"],
+        ["update", "ping"],  # Friday: longer, to Monday
+    ]
+    assert seconds(emulator.heartbeats()["weekdays"]) == 73 * HOUR
+    assert not any(host.exists() for host in hosts)  # nothing was kept on either host
+    assert any(key.startswith("opsgenie_heartbeat.record.pings.") for key in record_variables())
+
+
 def test_ensure_creates_the_heartbeat_with_the_interval_to_the_next_run(
     run_at: Callable[..., list[str]], opsgenie_heartbeat_conn: EmulatorHandle
 ) -> None:
