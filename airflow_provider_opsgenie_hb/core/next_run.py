@@ -87,7 +87,11 @@ def ping_and_set_interval(
     outcome = IntervalOutcome()
     if not wanted.sets_interval or remembered.get("anchor", "") > anchor:
         # A manual run, or one that a newer run overtook: the scheduled runs' interval stands.
-        log.info("OpsGenie heartbeat %r: interval left as the scheduled runs set it", name)
+        log.info(
+            "OpsGenie heartbeat %r: this run does not set the interval (only a run on the timetable whose next run "
+            "is still ahead does: a manual run at another time, or one a newer run overtook, only pings)",
+            name,
+        )
         ping()
         return outcome
     if follows and remembered.get("interval") == str(wanted.interval):

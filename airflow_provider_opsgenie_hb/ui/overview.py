@@ -60,6 +60,8 @@ class FieldDrift:
     declared: Any
     current: Any
     differs: bool
+    #: ``interval="next_run"``: each run sets this field, so nothing is declared to compare with
+    set_by_runs: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,10 +125,12 @@ class HeartbeatRow:
         differing = self.heartbeat.differences(declared)
         # interval="next_run": the runs set the interval; sync and ensure leave it alone (unless it
         # is shorter than any the schedule's runs set: then sync's comparison says compare_interval)
-        if self.declaration is not None and not self.declaration.compare_interval:
-            differing = {k: v for k, v in differing.items() if k not in ("interval", "interval_unit")}
+        by_runs = () if self.declaration is None or self.declaration.compare_interval else ("interval", "interval_unit")
         current = self.heartbeat.to_dict()
-        return [FieldDrift(key, value, current.get(key), key in differing) for key, value in declared.items()]
+        return [
+            FieldDrift(key, value, current.get(key), key in differing and key not in by_runs, key in by_runs)
+            for key, value in declared.items()
+        ]
 
     @property
     def ours(self) -> bool:

@@ -199,7 +199,7 @@ def test_sync_hides_no_missed_run_and_lengthens_only_after_a_schedule_change(
 
 
 def test_runs_off_the_timetable_or_overtaken_only_ping(
-    run_at: Callable[..., list[str]], weekday_heartbeat: EmulatorHandle
+    run_at: Callable[..., list[str]], weekday_heartbeat: EmulatorHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A manual run at another time, or a run that finishes after the next one: the interval stays."""
     emulator = weekday_heartbeat
@@ -207,7 +207,10 @@ def test_runs_off_the_timetable_or_overtaken_only_ping(
     # Thursday's run overran and reports after Friday's run: Friday's interval stands.
     assert run_at(THURSDAY, minutes=26 * 60) == ["ping"]
     assert seconds(emulator.heartbeats()["weekdays"]) == 73 * HOUR
-    assert run_at(SATURDAY.add(hours=4)) == ["ping"]  # manual, Saturday 10:30
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="airflow_provider_opsgenie_hb"):
+        assert run_at(SATURDAY.add(hours=4)) == ["ping"]  # manual, Saturday 10:30
+    assert "'weekdays': this run does not set the interval (only a run on the timetable" in caplog.text
     assert seconds(emulator.heartbeats()["weekdays"]) == 73 * HOUR
     assert alerted(emulator, MONDAY.add(minutes=30)) == []
 

@@ -183,10 +183,10 @@ def test_an_interval_the_runs_set_is_not_drift() -> None:
     held = heartbeat(interval=1, interval_unit="hours", alert_priority="P3")
     wanted = declared("unchanged", interval=73, alert_priority="P3")
     wanted.runs_set_interval, wanted.compare_interval = True, False  # the policy, beside the fields
-    assert [(d.field, d.differs) for d in row(held, wanted).drift()] == [
-        ("interval", False),
-        ("interval_unit", False),
-        ("alert_priority", False),
+    assert [(d.field, d.differs, d.set_by_runs) for d in row(held, wanted).drift()] == [
+        ("interval", False, True),  # the tab says "set by each run", not 73 against 1
+        ("interval_unit", False, True),
+        ("alert_priority", False, False),
     ]
     fixed = declared("update", interval=73, alert_priority="P3")  # a fixed interval: 1 hour is drift
-    assert [d.field for d in row(held, fixed).drift() if d.differs] == ["interval"]
+    assert [(d.field, d.set_by_runs) for d in row(held, fixed).drift() if d.differs] == [("interval", False)]
