@@ -29,4 +29,5 @@ AIRFLOW_MINORS = tuple(
 def tests(session: nox.Session, airflow: str) -> None:
     session.install("--constraint", f"constraints/airflow-{airflow}.txt", "--editable", ".[test]")
     session.run("python", "-c", "import airflow; print('Airflow', airflow.__version__)")
-    session.run("pytest", *session.posargs)
+    # The production-shaped stack runs on the pinned Airflow only (make test-production).
+    session.run("pytest", *(session.posargs or ["-m", "not production_stack"]))

@@ -621,7 +621,7 @@ def print_table(results: dict[str, Any]) -> None:
     print(f"\nmachine: {results['machine']}\nwritten to {RESULTS.relative_to(ROOT)}")
 
 
-README = ROOT / "README.md"
+PAGE = ROOT / "docs" / "benchmarks.md"
 START = "<!-- benchmarks:start (written by make bench) -->"
 END = "<!-- benchmarks:end -->"
 
@@ -631,15 +631,15 @@ DELAY_END = "<!-- detection-delay:end -->"
 
 
 def update_readme_block(start: str, end: str, lines: list[str]) -> None:
-    """Replace the README's block between ``start`` and ``end`` with ``lines``."""
-    text = README.read_text()
+    """Replace the block of docs/benchmarks.md between ``start`` and ``end`` with ``lines``."""
+    text = PAGE.read_text()
     if start in text:
         block = "\n".join([start, *lines, end])
-        README.write_text(text[: text.index(start)] + block + text[text.index(end) + len(end) :])
+        PAGE.write_text(text[: text.index(start)] + block + text[text.index(end) + len(end) :])
 
 
 def update_readme(results: dict[str, Any]) -> None:
-    """Replace the README's benchmark table with these results."""
+    """Replace the benchmark table of docs/benchmarks.md with these results."""
     rows = ["| figure | value | goal | baseline, side by side |", "|---|---|---|---|"]
     for key, figure in results.items():
         if isinstance(figure, dict) and "value" in figure:

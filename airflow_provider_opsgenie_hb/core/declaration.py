@@ -172,13 +172,15 @@ def tag_declaration(dag: Any, settings: ListenerSettings | None = None) -> Heart
 
 
 def dag_declarations(dag: Any, settings: ListenerSettings | None = None) -> list[HeartbeatDeclaration]:
-    """Every heartbeat ``dag`` declares: its notifiers' (in callback order), then its tag's."""
-    callbacks = getattr(dag, "on_success_callback", None) or []
-    found = [
-        declared
-        for callback in (callbacks if isinstance(callbacks, list) else [callbacks])
-        if isinstance(declared := getattr(callback, "heartbeat_declaration", None), HeartbeatDeclaration)
-    ]
+    """Every heartbeat ``dag`` declares: its notifiers' (in callback order), its tasks' notifiers'
+    (a task-level ``on_success_callback``, once each), then its tag's."""
+    found: list[HeartbeatDeclaration] = []
+    for owner in (dag, *(getattr(dag, "tasks", None) or ())):
+        callbacks = getattr(owner, "on_success_callback", None) or []
+        for callback in callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]:
+            declared = getattr(callback, "heartbeat_declaration", None)
+            if isinstance(declared, HeartbeatDeclaration) and not any(declared is seen for seen in found):
+                found.append(declared)
     tagged = tag_declaration(dag, settings)
     return [*found, tagged] if tagged is not None else found
 

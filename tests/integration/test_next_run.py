@@ -123,13 +123,27 @@ def test_each_run_sets_the_gap_to_the_next_run_in_the_order_safe_under_both_read
 
 
 @pytest.mark.parametrize("interval_change", ["running", "next_ping"])
+@pytest.mark.parametrize("hosts", ["one host", "two hosts", "two hosts sharing the record"])
 def test_no_false_alert_over_the_weekend_and_a_missed_run_alerts_within_the_grace(
-    run_at: Callable[..., list[str]], weekday_heartbeat: EmulatorHandle, interval_change: str
+    run_at: Callable[..., list[str]],
+    weekday_heartbeat: EmulatorHandle,
+    interval_change: str,
+    hosts: str,
+    heartbeat_record_dir: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """Correct whether a changed interval applies to the running countdown or from the next ping."""
+    """Correct whether a changed interval applies to the running countdown or from the next ping, and
+    whichever host reports each run (each with its own record, or all sharing one in the metadata database)."""
     emulator = weekday_heartbeat
     emulator.set_interval_change(interval_change)
-    for due in (THURSDAY, FRIDAY, MONDAY):  # Friday lengthens the interval, Monday shortens it
+    if hosts == "two hosts sharing the record":
+        request.getfixturevalue("metadata_record")
+    for number, due in enumerate((THURSDAY, FRIDAY, MONDAY)):  # Friday lengthens the interval, Monday shortens it
+        if hosts != "one host":  # consecutive runs reported by different hosts
+            monkeypatch.setenv(
+                "AIRFLOW__OPSGENIE_HEARTBEAT__RECORD_DIR", str(heartbeat_record_dir / f"host-{number % 2}")
+            )
         run_at(due)
         assert alerted(emulator, due.add(minutes=6)) == []
     assert alerted(emulator, TUESDAY.add(minutes=64)) == []  # Tuesday's run is missed: within its grace

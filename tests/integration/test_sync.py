@@ -560,3 +560,37 @@ def test_a_wrong_key_says_what_to_do(
     assert "HTTP 401" in out
     assert "What to do: check the API key in the connection" in out
     assert "WRONG-KEY-7f3a" not in out  # the key itself is never shown
+
+
+TASK_LEVEL = """
+import pendulum
+from airflow.sdk import DAG, task
+from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
+
+hb = send_opsgenie_heartbeat(name="task-level-{{ dag.dag_id }}", interval=2, interval_unit="hours")
+
+with DAG("task_level", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+    @task(on_success_callback=hb)
+    def first():
+        return 1
+
+    @task(on_success_callback=[hb])
+    def second():
+        return 2
+
+    first() >> second()
+"""
+
+
+def test_a_task_level_notifier_is_declared_so_sync_never_prunes_its_heartbeat(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    """A notifier on a task (it runs on the worker) declares its heartbeat as a DAG's does: sync creates it
+    once, and --prune leaves it alone, as the page lists it as declared, not orphaned."""
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "task_level.py").write_text(TASK_LEVEL)
+    assert "Plan: 1 to create, 0 to update, 0 unchanged." in sync_cli(folder)
+    assert (opsgenie_heartbeat_conn.heartbeats()["task-level-task_level"]["interval"]) == 2
+    assert "Plan: 0 to create, 0 to update, 1 unchanged." in sync_cli(folder, "--prune")
+    assert "task-level-task_level" in opsgenie_heartbeat_conn.heartbeats()

@@ -1,6 +1,6 @@
 """What the reliability suite runs: faults x hook methods, and bad inputs x outcome.
 
-The tests are parametrised from these tables, and the README's "Reliability" section is
+The tests are parametrised from these tables, and the "Reliability" section of docs/reliability.md is
 generated from them (``python tests/reliability/report.py``), so the two cannot drift.
 """
 

@@ -1,4 +1,4 @@
-"""The README's reliability section is exactly what the suite's tables produce."""
+"""The reliability section of docs/reliability.md is exactly what the suite's tables produce."""
 
 from __future__ import annotations
 
