@@ -44,15 +44,24 @@ __all__ = ["IntervalOutcome", "NextRun", "next_run_of", "ping_and_set_interval",
 
 
 def next_run_of(dag: Any, dag_run: Any, *, grace: datetime.timedelta | None) -> NextRun:
-    """The interval from ``dag_run`` (when it was due) to the next run of ``dag``."""
+    """The interval from ``dag_run`` (when it was due) to the next run of ``dag``.
+
+    A manual run given a logical date (``airflow dags test DAG 2026-12-04T03:00:00+00:00``, or a
+    trigger with a logical date) is due at that date: when the timetable schedules a run then, it
+    stands for that scheduled run and sets the interval as it would.
+    """
     run_after = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None)
     start, end = getattr(dag_run, "data_interval_start", None), getattr(dag_run, "data_interval_end", None)
     run_type = getattr(dag_run, "run_type", None)
+    run_type = None if run_type is None else str(getattr(run_type, "value", run_type))
+    logical_date = getattr(dag_run, "logical_date", None)
+    if run_type == "manual" and logical_date is not None:
+        run_after = logical_date
     return interval_until_next_run(
         dag,
         run_after=run_after,
         data_interval=(start, end) if start is not None and end is not None else None,
-        run_type=None if run_type is None else str(getattr(run_type, "value", run_type)),
+        run_type=run_type,
         grace=grace,
     )
 

@@ -277,6 +277,24 @@ def test_with_the_record_in_the_metadata_database_runs_on_any_host_follow_the_ch
     assert any(key.startswith("opsgenie_heartbeat.record.pings.") for key in record_variables())
 
 
+def test_dags_test_with_a_logical_date_on_the_timetable_sets_the_interval_as_that_run_would(
+    run_dag: Callable[..., Any], weekday_heartbeat: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``airflow dags test weekdays <Thursday 06:30>`` runs now, as a manual run of Thursday's date: it
+    stands for Thursday's scheduled run, so a user sees the interval set to Friday's run (25 hours, where
+    the heartbeat had 73), as the scheduler's run would set it. A date the timetable has no run at only pings."""
+    emulator = weekday_heartbeat
+    with time_machine.travel(THURSDAY.add(minutes=20), tick=True), caplog.at_level(logging.INFO):
+        assert run_dag(WEEKDAY_DAG, "weekdays", logical_date=THURSDAY).state == "success"  # run_after: now
+    assert seconds(emulator.heartbeats()["weekdays"]) == 25 * HOUR
+    assert "'weekdays': interval set to 25 hours (next run due 2027-01-08 06:30:00+00:00)" in caplog.text
+    before = len(emulator.requests())
+    with time_machine.travel(THURSDAY.add(hours=3), tick=True):
+        assert run_dag(WEEKDAY_DAG, "weekdays", logical_date=THURSDAY.add(hours=2)).state == "success"
+    assert endpoints(emulator, before) == ["ping"]
+    assert seconds(emulator.heartbeats()["weekdays"]) == 25 * HOUR
+
+
 def test_ensure_creates_the_heartbeat_with_the_interval_to_the_next_run(
     run_at: Callable[..., list[str]], opsgenie_heartbeat_conn: EmulatorHandle
 ) -> None:
