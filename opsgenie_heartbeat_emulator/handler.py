@@ -6,6 +6,7 @@ faults). Requests under ``/_emulator/`` go to the server's control API.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import logging
 import socket
@@ -292,6 +293,11 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         self._reply(status, reply, {})
 
     # ------------------------------------------------------------------ wire
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header on the emulator's clock (moved by ``/_emulator/clock/advance``), as OpsGenie's
+        answers carry its own."""
+        return email.utils.formatdate(self.server.state.now() if timestamp is None else timestamp, usegmt=True)
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

@@ -81,12 +81,20 @@ class Acknowledgement:
 
 
 class HeartbeatList(list[Heartbeat]):
-    """The heartbeats of a list call, with the requestId of its (last) answer and the retries it took."""
+    """The heartbeats of a list call, with the requestId of its (last) answer, the retries it took, and
+    the service's clock when it answered (epoch seconds; None when it sent no ``Date``)."""
 
-    def __init__(self, items: Iterable[Heartbeat] = (), request_id: str | None = None, retries: int = 0) -> None:
+    def __init__(
+        self,
+        items: Iterable[Heartbeat] = (),
+        request_id: str | None = None,
+        retries: int = 0,
+        server_time: float | None = None,
+    ) -> None:
         super().__init__(items)
         self.request_id = request_id
         self.retries = retries
+        self.server_time = server_time
 
 
 @dataclass(frozen=True)
@@ -375,6 +383,7 @@ class HeartbeatClient:
                 raise _shape_error(reply.body, exc) from None
             found += page
             found.request_id, found.retries = reply.request_id, found.retries + reply.retries
+            found.server_time = reply.server_time
             if not size or not page or not (reply.body.get("links") or {}).get("next"):
                 return found
 

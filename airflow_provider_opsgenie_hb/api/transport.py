@@ -153,11 +153,13 @@ def default_retrying(max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Retrying:
 
 @dataclass(frozen=True)
 class Reply:
-    """A successful answer: its JSON body, OpsGenie's requestId, and how many retries it took."""
+    """A successful answer: its JSON body, OpsGenie's requestId, how many retries it took, and the
+    service's clock when it answered (its ``Date`` header, epoch seconds; None without one)."""
 
     body: dict[str, Any]
     request_id: str | None
     retries: int
+    server_time: float | None = None
 
 
 class Transport:
@@ -262,7 +264,7 @@ class Transport:
         """
         failed: list[HeartbeatError] = [] if attempts is None else attempts
         try:
-            body, request_id = self._retrying(
+            body, request_id, server_time = self._retrying(
                 self._attempt,
                 method=method,
                 path=path,
@@ -275,7 +277,7 @@ class Transport:
         except HeartbeatError as exc:
             exc.retries = len(failed) - 1
             raise
-        return Reply(body, request_id, len(failed))
+        return Reply(body, request_id, len(failed), server_time)
 
     def _attempt(
         self,
@@ -287,7 +289,7 @@ class Transport:
         params: Mapping[str, Any] | None,
         deadline: float,
         failed: list[HeartbeatError],
-    ) -> tuple[dict[str, Any], str | None]:
+    ) -> tuple[dict[str, Any], str | None, float | None]:
         try:
             return self._send(method, path, json, ok, deadline, params)
         except HeartbeatError as exc:
@@ -302,7 +304,7 @@ class Transport:
         ok: int,
         deadline: float,
         params: Mapping[str, Any] | None = None,
-    ) -> tuple[dict[str, Any], str | None]:
+    ) -> tuple[dict[str, Any], str | None, float | None]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise HeartbeatTimeoutError(f"{method} {path}: the time budget ran out before the request was sent")
@@ -339,8 +341,9 @@ class Transport:
             body = _hidden(body, secrets)
         if isinstance(body, dict) and isinstance(body.get("requestId"), str):
             request_id = body["requestId"] = _hidden(body["requestId"], secrets)
+        server_time = _server_time(response.headers.get("Date"))
         if status == ok == 204:
-            return {}, request_id
+            return {}, request_id, server_time
         if status == ok:
             if not isinstance(body, dict):
                 raise HeartbeatResponseError(
@@ -349,7 +352,7 @@ class Transport:
                     status=status,
                     request_id=request_id,
                 )
-            return body, request_id
+            return body, request_id, server_time
         raise _error_for(method, path, response, body, request_id, secrets)
 
     def _read_body(self, response: requests.Response, deadline: float, method: str, path: str) -> bytes:
@@ -378,6 +381,16 @@ class Transport:
             )
             err.maybe_processed = True
             raise err from None
+
+
+def _server_time(date: str | None) -> float | None:
+    """An HTTP ``Date`` header as epoch seconds (None: missing or unreadable)."""
+    if not date:
+        return None
+    try:
+        return parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def _body_timeout(method: str, path: str, what: str) -> HeartbeatTimeoutError:

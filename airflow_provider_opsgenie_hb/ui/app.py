@@ -123,6 +123,7 @@ class HeartbeatsPage:
         unwatched = overview.dag_folder.unwatched if overview.dag_folder else ()
         values |= {"problems": overview.problems, "unwatched": [d for d in unwatched if access.may("GET", (d,))]}
         values["origin"] = overview.dag_folder.origin if overview.dag_folder else ""
+        values["clocks"] = {state.conn_id: state.clock_offset for state in overview.connections}
         return self._render(request, access, overview.connections, "page.html", **values, **banners)
 
     def tab(self, request: Request, access: Access, overview: Overview, dag_id: str, **banners: str) -> str:
@@ -135,6 +136,7 @@ class HeartbeatsPage:
         in_use = {row.conn_id for row in rows}
         connections = [state for state in overview.connections if state.conn_id in in_use]
         values = {"dag_id": dag_id, "rows": rows, "pings": pings, "known": known, "problems": []}
+        values["clocks"] = {state.conn_id: state.clock_offset for state in connections}
         return self._render(request, access, connections, "dag.html", **values, **banners)
 
     def act(self, request: Request, user: BaseUser, form: ActionForm) -> Response:
@@ -370,9 +372,11 @@ def _as_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _ago(moment: pendulum.DateTime | float | None) -> str:
-    """A time as the page shows it: "3 minutes ago"."""
+def _ago(moment: pendulum.DateTime | float | None, clock_offset: float = 0.0) -> str:
+    """A time as the page shows it: "3 minutes ago", counted on a clock ``clock_offset`` seconds ahead of
+    this machine's (OpsGenie's, for the times it sets)."""
     if moment is None:
         return "never"
     when = pendulum.from_timestamp(moment) if isinstance(moment, (int, float)) else moment
-    return "just now" if when > pendulum.now("UTC") else str(when.diff_for_humans())
+    now = pendulum.now("UTC").add(seconds=clock_offset)
+    return "just now" if when > now else f"{when.diff_for_humans(now, absolute=True)} ago"

@@ -182,6 +182,9 @@ class ConnectionState:
     #: why the last list call failed (HeartbeatError, a missing connection, ...); None when it worked
     error: Exception | None = None
     failed_at: float | None = None
+    #: the service's clock minus this machine's, from the list's ``Date`` header: how long ago a ping
+    #: was is counted on OpsGenie's clock, which set its ``lastPingTime``
+    clock_offset: float = 0.0
 
     @property
     def missing_connection(self) -> bool:
@@ -281,9 +284,17 @@ class ConnectionCache:
                     self._hook = None  # the connection may be fixed (or its key rotated): read it again
                 self._state = dataclasses.replace(self._state, error=exc, failed_at=time.time())
         else:
+            listed_at = time.time()
+            server_time = getattr(heartbeats, "server_time", None)
+            offset = 0.0 if server_time is None else server_time - listed_at
             with self._lock:
                 self._state = dataclasses.replace(
-                    self._state, heartbeats=heartbeats, listed_at=time.time(), error=None, failed_at=None
+                    self._state,
+                    heartbeats=heartbeats,
+                    listed_at=listed_at,
+                    error=None,
+                    failed_at=None,
+                    clock_offset=offset,
                 )
         finally:
             with self._lock:

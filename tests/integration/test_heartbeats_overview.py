@@ -359,3 +359,25 @@ def test_an_api_server_without_dag_files_shows_what_sync_recorded(
     read_folder = OverviewSource(declaration_source(str(empty))).overview().dag_folder
     assert read_folder is not None
     assert (read_folder.dag_ids, read_folder.origin) == ((), "")
+
+
+def test_last_ping_is_counted_on_opsgenies_clock_not_this_machines(
+    source: OverviewSource, opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    """OpsGenie sets lastPingTime on its own clock: "how long ago" is counted on it (from the list answer's
+    Date header), so a clock that differs from this machine's never shows a fresh ping as old, or the reverse."""
+    from airflow_provider_opsgenie_hb.ui.app import _ago
+
+    emulator = opsgenie_heartbeat_conn
+    client = HeartbeatClient.opsgenie(emulator.api_key, emulator.url)
+    client.create_heartbeat(name="clocked", interval=1, interval_unit="days")
+    client.ping_heartbeat("clocked")
+    emulator.advance(2 * 3600)  # OpsGenie's clock is now two hours ahead of this machine's
+    overview = source.overview()
+    state = next(c for c in overview.connections if c.conn_id == "opsgenie_heartbeat_default")
+    assert 2 * 3600 - 5 < state.clock_offset < 2 * 3600 + 5
+    row = overview.row("opsgenie_heartbeat_default", "clocked")
+    assert row is not None
+    assert row.heartbeat is not None
+    assert _ago(row.heartbeat.last_ping_time, state.clock_offset) == "2 hours ago"
+    assert _ago(row.heartbeat.last_ping_time).endswith("seconds ago")  # on this machine's clock: misleading
