@@ -172,10 +172,12 @@ def tag_declaration(dag: Any, settings: ListenerSettings | None = None) -> Heart
 
 
 def dag_declarations(dag: Any, settings: ListenerSettings | None = None) -> list[HeartbeatDeclaration]:
-    """Every heartbeat ``dag`` declares: its notifiers' (in callback order), its tasks' notifiers'
-    (a task-level ``on_success_callback``, once each), then its tag's."""
+    """Every heartbeat ``dag`` declares: its notifiers' (in callback order), its last tasks' notifiers'
+    (a task-level ``on_success_callback``, once each), then its tag's. A notifier on a task with
+    downstream tasks never pings (see :func:`mid_run_task`): it declares nothing."""
     found: list[HeartbeatDeclaration] = []
-    for owner in (dag, *(getattr(dag, "tasks", None) or ())):
+    last_tasks = [t for t in getattr(dag, "tasks", None) or () if not getattr(t, "downstream_task_ids", None)]
+    for owner in (dag, *last_tasks):
         callbacks = getattr(owner, "on_success_callback", None) or []
         for callback in callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]:
             declared = getattr(callback, "heartbeat_declaration", None)

@@ -143,8 +143,9 @@ def deliver(service: HeartbeatService, delivery: Delivery, outcome: DeliveryOutc
             wanted = _wanted(delivery, outcome)
 
             def ping() -> None:
-                _ping(service, delivery)
-                outcome.pinged = True
+                ack = _send_ping(service, delivery)
+                outcome.pinged = True  # before the ping log: a slow record never turns a ping into "not pinged"
+                _log_ping(delivery, ack)
 
             interval = None
             try:
@@ -226,9 +227,17 @@ def _wanted(delivery: Delivery, outcome: DeliveryOutcome) -> NextRun | None:
 
 
 def _ping(service: HeartbeatService, delivery: Delivery) -> None:
+    _log_ping(delivery, _send_ping(service, delivery))
+
+
+def _send_ping(service: HeartbeatService, delivery: Delivery) -> Any:
     ack = service.ping_heartbeat(delivery.name)
     by = "" if delivery.source == "callback" else f" from the {delivery.source}"
     log.info("Pinged OpsGenie heartbeat %r%s (requestId %s)", delivery.name, by, ack.request_id)
+    return ack
+
+
+def _log_ping(delivery: Delivery, ack: Any) -> None:
     record.record_ping(delivery.conn_id, delivery.name, ack.request_id, delivery.source)
 
 

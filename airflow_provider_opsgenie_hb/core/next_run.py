@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_opsgenie_hb.api.errors import HeartbeatError, HeartbeatNotFoundError
 from airflow_provider_opsgenie_hb.core import record
 from airflow_provider_opsgenie_hb.core.schedule import NextRun, interval_until_next_run
+from airflow_provider_opsgenie_hb.core.waiting import Call
 
 if TYPE_CHECKING:
     import datetime
@@ -90,7 +91,7 @@ def ping_and_set_interval(
     """
     name = scope[-1]
     key = record.fact("next-run-interval", *scope)
-    remembered = _recall(key, ttl=2 * wanted.interval.seconds)
+    remembered = _recall_before_ping(key, ttl=2 * wanted.interval.seconds)
     anchor = wanted.anchor.isoformat()
     follows = anchor in (remembered.get("anchor"), remembered.get("next"))  # this process set it for the run before
     outcome = IntervalOutcome()
@@ -153,7 +154,25 @@ def _failure(name: str, next_run: NextRun, exc: BaseException) -> Exception:
     )
 
 
+#: seconds the record may take to say what the run before set; after that the ping goes out without it
+#: (in the order that is safe when it is not known): a slow record never holds back a ping
+RECALL_WAIT = 1.0
+
+
+def _recall_before_ping(key: str, *, ttl: float) -> dict[str, Any]:
+    """What the record says the run before set, or nothing when it does not say so within :data:`RECALL_WAIT`."""
+    call = Call(lambda: _recall(key, ttl=ttl), "record")
+    if not call.wait(RECALL_WAIT):
+        log.info("The record did not answer within %gs: the interval is set as if nothing were known", RECALL_WAIT)
+        return {}
+    try:
+        return call.result(0, TimeoutError)
+    except Exception:  # never in the way of the ping
+        return {}
+
+
 def _recall(key: str, *, ttl: float) -> dict[str, Any]:
+    """The interval remembered for ``key``; nothing when the entry is missing, old, or not in this shape."""
     text = record.recall(key, ttl=ttl)
     if not text:
         return {}
@@ -161,4 +180,5 @@ def _recall(key: str, *, ttl: float) -> dict[str, Any]:
         found = json.loads(text)
     except ValueError:
         return {}
-    return found if isinstance(found, dict) else {}
+    shaped = isinstance(found, dict) and all(isinstance(found.get(k), str) for k in ("anchor", "next", "interval"))
+    return found if shaped and type(found.get("seconds")) is int else {}

@@ -84,6 +84,8 @@ class HeartbeatRow:
     notes: tuple[str, ...] = ()
     #: it carries this deployment's marker (sync, or a callback's ``ensure=True``, made it or adopted it)
     managed: bool = False
+    #: why an orphan may still be declared (a DAG file failed to import, no DAG was read): not disabled here
+    uncertain: str = ""
 
     @property
     def status(self) -> str:
@@ -164,6 +166,8 @@ class HeartbeatRow:
             return None
         if not self.managed:
             return NOT_MANAGED
+        if action == "disable" and self.uncertain:
+            return self.uncertain
         return None if (action == "disable") == self.heartbeat.enabled else f"it is {self.status}"
 
     def sort_key(self) -> tuple[int, str]:
@@ -346,6 +350,7 @@ def _rows(
 ) -> list[HeartbeatRow]:
     """The rows of one connection: its heartbeats, and the declared ones it does not have."""
     declared_by = dag_folder.declared_by if dag_folder else {}
+    uncertain = _why_orphans_are_uncertain(dag_folder)
     elsewhere = {item.name: item for item in declared if item.action == "elsewhere"}
     items = [dataclasses.replace(item, notes=list(item.notes)) for item in declared]  # compare changes them
     if state.heartbeats is not None:
@@ -359,13 +364,18 @@ def _rows(
             earlier = rows[item.name]
             rows[item.name] = dataclasses.replace(earlier, notes=(*earlier.notes, item.reason))
             continue
-        orphaned = item.action == "orphaned"
+        # Without the declarations nothing is an orphan: they could not be read, or none are recorded yet.
+        orphaned = item.action == "orphaned" and dag_folder is not None
         heartbeat = existing.get(item.name)
         notes = [note for note in (item.reason, *item.notes) if note]
+        if item.action == "orphaned" and dag_folder is None:
+            notes = ["no DAG is known to declare it: the declarations could not be read (see the banner)"]
         # An orphan is managed here with this deployment's own marker only: the marker of earlier
         # releases names no deployment (sync never prunes such an orphan either).
         managed = heartbeat is not None and (
-            owner_marker(ownership.deployment) in heartbeat.alert_tags if orphaned else ownership.owns(heartbeat)
+            owner_marker(ownership.deployment) in heartbeat.alert_tags
+            if item.action == "orphaned"
+            else ownership.owns(heartbeat)
         )
         if heartbeat is not None and not managed and item.action != "conflict":  # a conflict says so already
             notes.append(NOT_MANAGED)
@@ -375,11 +385,12 @@ def _rows(
             name=item.name,
             dag_ids=declared_by.get((state.conn_id, item.name)) or ((item.dag_id,) if item.dag_id else ()),
             heartbeat=heartbeat,
-            declaration=None if orphaned else item,
+            declaration=None if item.action == "orphaned" else item,
             orphaned=orphaned,
             listed=state.heartbeats is not None,
             notes=tuple(notes),
             managed=managed,
+            uncertain=uncertain if orphaned else "",
         )
     for name, heartbeat in existing.items():
         if name not in rows:
@@ -387,3 +398,14 @@ def _rows(
             note = f"DAG {other.dag_id}: {other.reason}, not this one" if other else NOT_OURS
             rows[name] = HeartbeatRow(state.conn_id, state.backend, name, (), heartbeat, notes=(note,))
     return list(rows.values())
+
+
+def _why_orphans_are_uncertain(dag_folder: DagFolder | None) -> str:
+    """Why an orphan may still be declared (as sync refuses to prune then): empty when the read is whole."""
+    if dag_folder is None:
+        return "the declarations could not be read"
+    if dag_folder.import_errors:
+        return "a DAG file could not be imported, so a DAG may still declare it (sync does not prune it either)"
+    if not dag_folder.dag_ids:
+        return "no DAG was read, so a DAG may still declare it (sync does not prune it either)"
+    return ""

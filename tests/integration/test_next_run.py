@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -293,6 +294,47 @@ def test_dags_test_with_a_logical_date_on_the_timetable_sets_the_interval_as_tha
         assert run_dag(WEEKDAY_DAG, "weekdays", logical_date=THURSDAY.add(hours=2)).state == "success"
     assert endpoints(emulator, before) == ["ping"]
     assert seconds(emulator.heartbeats()["weekdays"]) == 25 * HOUR
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ['{"anchor": null, "next": null}', '{"anchor": 5, "next": 5, "interval": "25 hours", "seconds": null}', "[]", "{"],
+)
+def test_a_record_entry_of_another_shape_never_holds_back_the_ping(
+    run_at: Callable[..., list[str]], weekday_heartbeat: EmulatorHandle, entry: str
+) -> None:
+    """A record written by another release, or damaged: the run pings, sets the interval as if nothing were
+    known, and writes the entry anew, so the next run follows it."""
+    from airflow_provider_opsgenie_hb.core import record
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    emulator = weekday_heartbeat
+    run_at(THURSDAY)
+    scope = record.scope("opsgenie_heartbeat_default", OpsgenieHeartbeatHook(), "weekdays")
+    with time_machine.travel(FRIDAY, tick=True):
+        record.remember(record.fact("next-run-interval", *scope), entry)
+    assert run_at(FRIDAY) == ["ping", "update", "ping"]
+    assert seconds(emulator.heartbeats()["weekdays"]) == 73 * HOUR
+    assert run_at(MONDAY) == ["ping", "update", "ping"]  # shorter again: the chain holds
+
+
+def test_a_record_that_does_not_answer_never_holds_back_the_ping(
+    run_at: Callable[..., list[str]], weekday_heartbeat: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record that takes longer than RECALL_WAIT to answer (a cold Variable lookup, a slow secrets
+    backend): the ping goes out without it, in the order that is safe when nothing is known."""
+    from airflow_provider_opsgenie_hb.core import next_run, record
+
+    slow_recall = record.recall
+
+    def slow(key: str, *, ttl: float | None = None) -> str | None:
+        time.sleep(3 * next_run.RECALL_WAIT)
+        return slow_recall(key, ttl=ttl)
+
+    run_at(THURSDAY)
+    monkeypatch.setattr(record, "recall", slow)
+    assert run_at(FRIDAY) == ["ping", "update", "ping"]
+    assert seconds(weekday_heartbeat.heartbeats()["weekdays"]) == 73 * HOUR
 
 
 def test_ensure_creates_the_heartbeat_with_the_interval_to_the_next_run(

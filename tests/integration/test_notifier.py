@@ -282,3 +282,26 @@ def test_a_bad_deployment_setting_stops_the_ensure_never_the_ping(
     assert any(
         "was pinged, but the ensure after the ping did not complete" in m and "deployment" in m for m in messages
     )
+
+
+def test_a_ping_log_slower_than_the_deadline_never_turns_a_ping_into_not_pinged(
+    run_dag: Callable[..., Any],
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The ping log is written after the ping (to Airflow Variables with record_store = metadata, which can
+    be slow): a log that outlasts the deadline leaves a run that was pinged reported as pinged."""
+    from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
+    from airflow_provider_opsgenie_hb.core import record
+
+    HeartbeatClient.opsgenie(opsgenie_heartbeat_conn.api_key, opsgenie_heartbeat_conn.url).create_heartbeat(
+        name="hb_slow_log", interval=2, interval_unit="hours"
+    )
+    monkeypatch.setattr(record, "record_ping", lambda *args: time.sleep(4))
+    with caplog.at_level(logging.INFO):
+        run_dag(dag_source("hb_slow_log", "deadline=2"), "hb_slow_log")
+    assert [r["endpoint"] for r in opsgenie_heartbeat_conn.requests() if r["name"] == "hb_slow_log"][-1] == "ping"
+    warnings = [r.getMessage() for r in our_warnings(caplog.records)]
+    assert not [w for w in warnings if "was not pinged" in w], warnings
+    assert [w for w in warnings if "was pinged, but" in w], warnings

@@ -578,7 +578,11 @@ with DAG("task_level", schedule=None, start_date=pendulum.datetime(2026, 1, 1, t
     def second():
         return 2
 
-    first() >> second()
+    @task(on_success_callback=send_opsgenie_heartbeat(name="never-pinged"))  # downstream tasks follow it
+    def before():
+        return 0
+
+    before() >> first() >> second()
 """
 
 
@@ -586,7 +590,8 @@ def test_a_task_level_notifier_is_declared_so_sync_never_prunes_its_heartbeat(
     tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
 ) -> None:
     """A notifier on a task (it runs on the worker) declares its heartbeat as a DAG's does: sync creates it
-    once, and --prune leaves it alone, as the page lists it as declared, not orphaned."""
+    once, and --prune leaves it alone, as the page lists it as declared, not orphaned. One on a task that
+    other tasks follow never pings: sync does not create it (it would alert though every run succeeds)."""
     folder = tmp_path / "dags"
     folder.mkdir()
     (folder / "task_level.py").write_text(TASK_LEVEL)
@@ -594,3 +599,4 @@ def test_a_task_level_notifier_is_declared_so_sync_never_prunes_its_heartbeat(
     assert (opsgenie_heartbeat_conn.heartbeats()["task-level-task_level"]["interval"]) == 2
     assert "Plan: 0 to create, 0 to update, 1 unchanged." in sync_cli(folder, "--prune")
     assert "task-level-task_level" in opsgenie_heartbeat_conn.heartbeats()
+    assert "never-pinged" not in opsgenie_heartbeat_conn.heartbeats()
