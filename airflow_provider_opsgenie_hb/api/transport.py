@@ -385,10 +385,8 @@ class Transport:
 
 def _server_time(date: str | None) -> float | None:
     """An HTTP ``Date`` header as epoch seconds (None: missing or unreadable)."""
-    if not date:
-        return None
     try:
-        return parsedate_to_datetime(date).timestamp()
+        return parsedate_to_datetime(date).timestamp() if date else None
     except (TypeError, ValueError):
         return None
 
