@@ -101,7 +101,9 @@ def metadata_record(airflow_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
     def clear() -> None:
         with create_session() as session:
-            session.query(Variable).filter(Variable.key.startswith("opsgenie_heartbeat.")).delete()
+            session.query(Variable).filter(Variable.key.startswith("opsgenie_heartbeat.")).delete(
+                synchronize_session=False
+            )
 
     clear()
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__RECORD_STORE", "metadata")
