@@ -145,7 +145,7 @@ def test_every_successful_run_is_pinged_once_whichever_host_runs_it(
             print(f"NOTE: the listener pinged {hb.name} {pings} times for {runs} successful runs: {sequence}")
             if pings > 2 * runs:
                 problems.append(f"{hb.name}: {pings} listener pings for {runs} runs (more than twice): {sequence}")
-        elif hb.runs_on != "scheduler" and pings != expected:
+        elif hb.runs_on != "scheduler" and not expected <= pings <= expected + _armed(hb, entries):
             problems.append(f"{hb.name}: {pings} pings, expected {expected} for {runs} runs: {sequence}")
         if any(e["status"] >= 500 for e in entries):
             problems.append(f"{hb.name}: the emulator answered an error: {sequence}")
@@ -191,6 +191,14 @@ def _scheduled_runs(stack: ProductionStack) -> list[Any]:
         "AND state = 'success' ORDER BY run_after"
     )
     return [row[0] for row in rows]
+
+
+def _armed(hb: Watched, entries: list[dict[str, Any]]) -> int:
+    """interval="next_run": a PATCH where the interval before is not known (a record slower than its wait,
+    under load) is followed by a second ping that arms it - one more ping, never one fewer."""
+    if hb.name != "prod_next_run":
+        return 0
+    return sum(1 for e in entries if (e["endpoint"], e["status"]) == ("update", 200))
 
 
 def _report(
