@@ -10,6 +10,10 @@ Configured in the ``[opsgenie_heartbeat]`` section: ``listener_enabled``, ``conn
 ``name_template``, ``run_types``, ``queue_size``, ``ping_deadline_seconds``,
 ``shutdown_flush_seconds``, ``interval_mode`` (``next_run``: each run sets the interval to the
 time until the next run before its ping, like the callback's ``interval="next_run"``).
+
+With ``listener_enabled = False`` here while a running scheduler has it on, a tagged DAG's
+successful run is still pinged, with that scheduler's settings (see :mod:`.presence`): the
+settings of two components may differ, and a run is never left unpinged for it.
 """
 
 from __future__ import annotations
@@ -19,13 +23,21 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import hookimpl
 
-from airflow_provider_opsgenie_hb.core.declaration import DAG_TAG, render_for_dag, run_type_of, tag_declaration
-from airflow_provider_opsgenie_hb.settings import listener_settings
+from airflow_provider_opsgenie_hb.core.declaration import (
+    DAG_TAG,
+    NEXT_RUN,
+    render_for_dag,
+    run_type_of,
+    tag_declaration,
+)
+from airflow_provider_opsgenie_hb.listeners import presence
+from airflow_provider_opsgenie_hb.settings import ListenerSettings, listener_settings
 
 if TYPE_CHECKING:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
@@ -39,7 +51,8 @@ __all__ = ["DAG_TAG", "HeartbeatPinger", "heartbeat_listener", "pinged_by_listen
 class _Ping:
     """One successful run to report; with ``interval_mode = next_run``, its DAG and times too."""
 
-    name: str
+    #: None: the listener is off here; the thread asks whether a running scheduler has it on
+    name: str | None
     dag: Any = None
     #: the run itself, as it was when it succeeded (``interval_mode = next_run``: the
     #: interval is set from when it was due, its data interval and its type)
@@ -56,10 +69,12 @@ class HeartbeatPinger:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def submit(self, name: str, *, dag: Any = None, run: Any = None) -> bool:
+    def submit(self, name: str | None, *, dag: Any = None, run: Any = None) -> bool:
         """Queue a ping without waiting; False (and a warning) when the queue is full.
 
         Given the DAG and the run's times, the interval is set to the next run before the ping.
+        Without a name (the listener is off here), the ping goes out with the settings of a running
+        scheduler that has it on, if one has.
         """
         self._start()
         try:
@@ -68,7 +83,7 @@ class HeartbeatPinger:
             log.warning(
                 "OpsGenie heartbeat %r not pinged: the listener's queue is full (%d waiting); "
                 "OpsGenie may be slow or unreachable",
-                name,
+                name or getattr(dag, "dag_id", "?"),
                 self._queue.maxsize,
             )
             return False
@@ -106,29 +121,51 @@ class HeartbeatPinger:
             HeartbeatForbiddenError,
             HeartbeatUnauthorizedError,
         )
-        from airflow_provider_opsgenie_hb.core.delivery import Delivery, DeliveryOutcome, deliver, run_delivery
         from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
+        name, settings = item.name, None
+        if name is None:  # the listener is off here: is it on in a running scheduler?
+            settings = _settings_of_a_scheduler_with_it_on(item.dag)
+            name = pinged_by_listener(item.dag, item.run.run_type, settings) if settings is not None else None
+            if settings is None or name is None:
+                return hook
+            log.info("OpsGenie heartbeat %r: pinged here as a running scheduler with the listener on would", name)
+            if settings.conn_id != self.conn_id:  # that scheduler's connection, for this ping only
+                one_off = OpsgenieHeartbeatHook(settings.conn_id, time_budget=self.ping_deadline)
+                self._deliver(one_off, settings.conn_id, item, name, settings)
+                return hook
         hook = hook or OpsgenieHeartbeatHook(self.conn_id, time_budget=self.ping_deadline)
-        declaration = tag_declaration(item.dag) if item.dag is not None else None
-        delivery = Delivery(self.conn_id, item.name, "listener")
-        if declaration is not None:  # interval_mode = next_run: the interval is set from the run
-            delivery = run_delivery(declaration, item.name, "listener", item.dag, item.run)
-        outcome = DeliveryOutcome(item.name)
+        error = self._deliver(hook, self.conn_id, item, name, settings)
+        if error is None:
+            return hook
+        # A rejected key may have been rotated, and an unexpected error may be the connection's:
+        # read the connection again for the next ping.
+        rejected = isinstance(error, (HeartbeatUnauthorizedError, HeartbeatForbiddenError))
+        return None if rejected or not isinstance(error, HeartbeatError) else hook
+
+    def _deliver(
+        self, hook: OpsgenieHeartbeatHook, conn_id: str, item: _Ping, name: str, settings: ListenerSettings | None
+    ) -> BaseException | None:
+        """(Set the interval, then) ping ``name``; the error, logged, or None."""
+        from airflow_provider_opsgenie_hb.api.errors import HeartbeatError
+        from airflow_provider_opsgenie_hb.core.delivery import Delivery, DeliveryOutcome, deliver, run_delivery
+
+        declaration = tag_declaration(item.dag, settings) if item.dag is not None else None
+        delivery = Delivery(conn_id, name, "listener")
+        if declaration is not None and declaration.follows_next_run:  # the interval is set from the run
+            delivery = run_delivery(declaration, name, "listener", item.dag, item.run)
+        outcome = DeliveryOutcome(name)
         deliver(hook, delivery, outcome, budget=self.ping_deadline)
         if outcome.interval_error is not None:
             log.warning("%s", outcome.interval_error)
         error = outcome.error
         if error is None:
-            return hook
+            return None
         if isinstance(error, HeartbeatError):
-            log.warning("OpsGenie heartbeat %r was not pinged by the listener: %s", item.name, error)
+            log.warning("OpsGenie heartbeat %r was not pinged by the listener: %s", name, error)
         else:
-            log.error("OpsGenie heartbeat %r: the listener's ping failed unexpectedly", item.name, exc_info=error)
-        # A rejected key may have been rotated, and an unexpected error may be the connection's:
-        # read the connection again for the next ping.
-        rejected = isinstance(error, (HeartbeatUnauthorizedError, HeartbeatForbiddenError))
-        return None if rejected or not isinstance(error, HeartbeatError) else hook
+            log.error("OpsGenie heartbeat %r: the listener's ping failed unexpectedly", name, exc_info=error)
+        return error
 
 
 _pinger: HeartbeatPinger | None = None
@@ -155,9 +192,9 @@ def _flush_at_exit() -> None:
         _pinger.flush(listener_settings().flush_seconds)
 
 
-def pinged_by_listener(dag: Any, run_type: str | None = None) -> str | None:
+def pinged_by_listener(dag: Any, run_type: str | None = None, settings: ListenerSettings | None = None) -> str | None:
     """The heartbeat name the listener pings for a successful run of ``dag``, or None when it does not."""
-    declaration = tag_declaration(dag)
+    declaration = tag_declaration(dag, settings)
     if declaration is None or not declaration.pings(run_type):
         return None
     return str(render_for_dag(declaration.name, dag))
@@ -183,20 +220,55 @@ class _RunTimes:
         )
 
 
-def _follows_next_run(dag: Any) -> bool:
-    declaration = tag_declaration(dag)
-    return declaration is not None and declaration.follows_next_run
+def _settings_of_a_scheduler_with_it_on(dag: Any) -> ListenerSettings | None:
+    """The listener settings to ping ``dag``'s run with where the listener is off: a running
+    scheduler's that has it on; this component's own when that cannot be read (when in doubt, ping)."""
+    try:
+        return presence.listener_on_elsewhere()
+    except Exception:
+        log.warning(
+            "OpsGenie heartbeat listener: it is off here, and whether a running scheduler has it on could "
+            "not be read from the metadata database; pinging DAG %r's run with this component's settings",
+            getattr(dag, "dag_id", "?"),
+            exc_info=True,
+        )
+        return replace(listener_settings(), enabled=True)
+
+
+_component: Any = None
 
 
 class _Listener:
     """The listener object Airflow's plugin manager registers."""
 
     @hookimpl
+    def on_starting(self, component: Any) -> None:
+        global _component
+        if hasattr(component, "job_type"):  # a scheduler's (or another component's) job
+            _component = component
+
+    @hookimpl
+    def on_dag_run_running(self, dag_run: Any, msg: str) -> None:
+        self._note_this_scheduler(listener_settings)
+
+    @hookimpl
+    def on_dag_run_failed(self, dag_run: Any, msg: str) -> None:
+        self._note_this_scheduler(listener_settings)
+
+    @hookimpl
     def on_dag_run_success(self, dag_run: Any, msg: str) -> None:
         try:
+            settings = listener_settings()
+            self._note_this_scheduler(lambda: settings)
             dag = getattr(dag_run, "dag", None)
-            name = pinged_by_listener(dag, run_type_of(dag_run)) if dag is not None else None
-            if name and _follows_next_run(dag):
+            if dag is None:
+                return
+            if not settings.enabled:  # pinged if a running scheduler has it on, decided in the thread
+                if DAG_TAG in (getattr(dag, "tags", None) or ()):
+                    pinger().submit(None, dag=dag, run=_RunTimes.of(dag_run))
+                return
+            name = pinged_by_listener(dag, run_type_of(dag_run), settings)
+            if name and settings.interval_mode == NEXT_RUN:
                 pinger().submit(name, dag=dag, run=_RunTimes.of(dag_run))
             elif name:
                 pinger().submit(name)
@@ -207,6 +279,22 @@ class _Listener:
     def before_stopping(self, component: Any) -> None:
         if _pinger is not None:
             _pinger.flush(listener_settings().flush_seconds)
+
+    @staticmethod
+    def _note_this_scheduler(settings_now: Callable[[], ListenerSettings]) -> None:
+        """A scheduler with the listener on records so (in the background, every few minutes), so that
+        components with it off ping too (see :mod:`.presence`)."""
+        try:
+            job_id = presence.scheduler_job_id(_component)
+            if job_id is None:
+                return
+            settings = settings_now()
+            if settings.enabled and presence.record_due(job_id):
+                threading.Thread(
+                    target=presence.record, args=(job_id, settings), name="opsgenie-heartbeat-presence", daemon=True
+                ).start()
+        except Exception:  # a listener must never disturb the scheduler
+            log.warning("OpsGenie heartbeat listener: could not note this scheduler", exc_info=True)
 
 
 heartbeat_listener = _Listener()

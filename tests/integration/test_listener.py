@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from conftest import record_variables
 
 from airflow_provider_opsgenie_hb.core.record import recent_pings
 from airflow_provider_opsgenie_hb.listeners import heartbeat as listener
+from airflow_provider_opsgenie_hb.listeners import presence
 from airflow_provider_opsgenie_hb.listeners.heartbeat import HeartbeatPinger
+from airflow_provider_opsgenie_hb.settings import listener_settings
 from opsgenie_heartbeat_emulator import EmulatorHandle
 
 
@@ -149,3 +152,120 @@ def test_listener_settings_come_from_airflow_config(monkeypatch: pytest.MonkeyPa
     assert listener.pinged_by_listener(tagged) == "prod-nightly"
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "False")
     assert listener.pinged_by_listener(tagged) is None
+
+
+@pytest.fixture
+def scheduler_job(airflow_db: str) -> Iterator[Callable[[], int]]:
+    """Start (in the metadata database) scheduler jobs as a running scheduler has: returns their ids."""
+    from airflow.jobs.job import Job, JobState
+    from airflow.models import Variable
+    from airflow.utils import timezone
+    from airflow.utils.session import create_session
+
+    started: list[int] = []
+
+    def start() -> int:
+        with create_session() as session:
+            job = Job()
+            job.job_type, job.state, job.latest_heartbeat = "SchedulerJob", JobState.RUNNING, timezone.utcnow()
+            session.add(job)
+            session.flush()
+            started.append(job.id)
+            return int(job.id)
+
+    listener._pinger, listener._component = None, None
+    presence.forget()
+    yield start
+    stop_scheduler_jobs(started)
+    with create_session() as session:
+        session.query(Variable).filter(Variable.key.startswith(presence.PREFIX)).delete(synchronize_session=False)
+    listener._pinger, listener._component = None, None
+    presence.forget()
+
+
+def stop_scheduler_jobs(job_ids: list[int]) -> None:
+    from airflow.jobs.job import Job, JobState
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        for job in session.query(Job).filter(Job.id.in_(job_ids)):
+            job.state = JobState.SUCCESS
+
+
+class _SchedulerJob:
+    """What ``on_starting`` hands a scheduler's listener: its job."""
+
+    job_type = "SchedulerJob"
+
+    def __init__(self, job_id: int) -> None:
+        self.id = job_id
+
+
+def test_a_component_with_the_listener_off_pings_while_a_scheduler_with_it_on_runs(
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    scheduler_job: Callable[[], int],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two schedulers whose [opsgenie_heartbeat] differ: every run is pinged, with the settings of
+    the one that has the listener on, whichever of them marks it a success."""
+    from airflow.sdk import DAG
+
+    tagged = DAG("differs_per_scheduler", schedule="@daily", tags=["opsgenie-heartbeat"])
+    # Scheduler A: the listener on, its own name template. It records so with its first run event.
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE", "prod-{{ dag_id }}")
+    on_job = scheduler_job()
+    listener.heartbeat_listener.on_starting(_SchedulerJob(on_job))
+    listener.heartbeat_listener.on_dag_run_running(_Run(tagged, "scheduled"), "running")
+    assert wait_until(lambda: f"opsgenie_heartbeat.listener.{on_job}" in record_variables())
+    listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")
+    # Scheduler B: the listener off, and no name template. Its runs are pinged all the same, by A's settings.
+    listener._component = _SchedulerJob(scheduler_job())
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "False")
+    monkeypatch.delenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE")
+    caplog.set_level(logging.INFO)
+    listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")
+    listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "backfill"), "success")  # not A's run types
+    listener.heartbeat_listener.on_dag_run_success(_Run(DAG("untagged", schedule="@daily"), "scheduled"), "success")
+    assert listener._pinger is not None
+    assert listener._pinger.flush(5)
+    assert pings(opsgenie_heartbeat_conn) == ["prod-differs_per_scheduler"] * 2
+    assert any("as a running scheduler with the listener on would" in r.getMessage() for r in caplog.records)
+    # B never records itself: only a scheduler with the listener on does.
+    assert list(k for k in record_variables() if k.startswith("opsgenie_heartbeat.listener.")) == [
+        f"opsgenie_heartbeat.listener.{on_job}"
+    ]
+
+    # A stops (or restarts with the listener off): off everywhere is off.
+    stop_scheduler_jobs([on_job])
+    presence.forget()
+    listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")
+    assert listener._pinger.flush(5)
+    time.sleep(0.3)
+    assert pings(opsgenie_heartbeat_conn) == ["prod-differs_per_scheduler"] * 2
+
+
+def test_a_scheduler_clears_the_records_of_stopped_schedulers(
+    scheduler_job: Callable[[], int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stopped, running = scheduler_job(), scheduler_job()
+    settings = listener_settings()
+    presence.record(stopped, settings)
+    stop_scheduler_jobs([stopped])
+    presence.record(running, settings)
+    keys = [k for k in record_variables() if k.startswith("opsgenie_heartbeat.listener.")]
+    assert keys == [f"opsgenie_heartbeat.listener.{running}"]
+    assert presence.listener_on_elsewhere() == settings
+
+
+def test_a_scheduler_with_the_listener_off_records_nothing(
+    scheduler_job: Callable[[], int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk import DAG
+
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "False")
+    listener.heartbeat_listener.on_starting(_SchedulerJob(scheduler_job()))
+    listener.heartbeat_listener.on_dag_run_running(_Run(DAG("any", schedule="@daily"), "scheduled"), "running")
+    time.sleep(0.3)
+    assert not [k for k in record_variables() if k.startswith("opsgenie_heartbeat.listener.")]
+    assert presence.listener_on_elsewhere() is None

@@ -31,6 +31,7 @@ from production.conftest import (
     DAG_PROCESSORS,
     HEARTBEATS,
     RECORD_STORE,
+    SCHEDULERS,
     WORKER_OPTIONS,
     WORKERS,
     ProductionStack,
@@ -163,6 +164,43 @@ def test_every_successful_run_is_pinged_once_whichever_host_runs_it(
         f"{len(updates)} PATCHes of prod_next_run for {len(due)} scheduled runs a minute apart ({breaks} gaps): "
         f"{[e['endpoint'] for e in by_name['prod_next_run']]}"
     )
+
+
+#: at most this many more runs of prod_listener, until the scheduler with the listener off has marked one
+LISTENER_OFF_TRIES = 8
+
+
+def test_a_scheduler_with_the_listener_off_pings_as_the_one_with_it_on(
+    production_stack: ProductionStack, opsgenie_emulator_server: EmulatorHandle
+) -> None:
+    """The schedulers' [opsgenie_heartbeat] differ (conftest: the listener is off in the second, with another
+    name template). The runs the second marks a success are pinged all the same, once each, under the name
+    the first one's settings give: never zero times."""
+    stack, emulator = production_stack, opsgenie_emulator_server
+    off = SCHEDULERS[1]
+    for _ in range(LISTENER_OFF_TRIES):  # which scheduler marks a run a success is Airflow's choice
+        if stack.marked_successful("prod_listener")[off]:
+            break
+        before = _successes(stack, "prod_listener")
+        stack.cli("dags", "trigger", "prod_listener")
+        stack.wait_for(
+            lambda before=before: _successes(stack, "prod_listener") > before, ROUND_TIMEOUT, "a run of prod_listener"
+        )
+    successes = _successes(stack, "prod_listener")
+    marked = stack.marked_successful("prod_listener")
+    assert sum(marked.values()) == successes, f"{successes} successful runs, marked by: {marked}"
+    assert marked[off] >= 1, f"{off} (the listener off) marked none of {successes} runs successful: {marked}"
+    stack.wait_for(lambda: _ping_count(emulator, "prod_listener") >= successes, PING_TIMEOUT, "a ping for every run")
+    time.sleep(QUIET)
+    by_host = stack.pinged_by_host()
+    print(
+        f"\nprod_listener: runs marked successful by {marked}, pinged by "
+        f"{ {name: by_host[name]['prod_listener'] for name in SCHEDULERS} }"
+    )
+    assert _ping_count(emulator, "prod_listener") == successes
+    assert {name: by_host[name]["prod_listener"] for name in SCHEDULERS} == marked
+    assert not [r for r in emulator.requests() if str(r.get("name")).startswith("not-this-")]
+    assert stack.sql("SELECT count(*) FROM variable WHERE key LIKE 'opsgenie_heartbeat.listener.%%'")[0][0] == 1
 
 
 #: figures the tests measure, written by the last one for make bench
