@@ -23,7 +23,6 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -129,7 +128,11 @@ class HeartbeatPinger:
             name = pinged_by_listener(item.dag, item.run.run_type, settings) if settings is not None else None
             if settings is None or name is None:
                 return hook
-            log.info("OpsGenie heartbeat %r: pinged here as a running scheduler with the listener on would", name)
+            log.info(
+                "OpsGenie heartbeat %r: the listener is off here, and pinged all the same "
+                "(it is on in a running scheduler, or that could not be read)",
+                name,
+            )
             if settings.conn_id != self.conn_id:  # that scheduler's connection, for this ping only
                 one_off = OpsgenieHeartbeatHook(settings.conn_id, time_budget=self.ping_deadline)
                 self._deliver(one_off, settings.conn_id, item, name, settings)
@@ -235,31 +238,20 @@ def _settings_of_a_scheduler_with_it_on(dag: Any) -> ListenerSettings | None:
         return replace(listener_settings(), enabled=True)
 
 
-_component: Any = None
-
-
 class _Listener:
     """The listener object Airflow's plugin manager registers."""
 
     @hookimpl
     def on_starting(self, component: Any) -> None:
-        global _component
-        if hasattr(component, "job_type"):  # a scheduler's (or another component's) job
-            _component = component
-
-    @hookimpl
-    def on_dag_run_running(self, dag_run: Any, msg: str) -> None:
-        self._note_this_scheduler(listener_settings)
-
-    @hookimpl
-    def on_dag_run_failed(self, dag_run: Any, msg: str) -> None:
-        self._note_this_scheduler(listener_settings)
+        try:  # a scheduler with the listener on records so, for the components that have it off
+            presence.keep_recorded(component)
+        except Exception:  # a listener must never disturb the component
+            log.warning("OpsGenie heartbeat listener: could not record this scheduler", exc_info=True)
 
     @hookimpl
     def on_dag_run_success(self, dag_run: Any, msg: str) -> None:
         try:
             settings = listener_settings()
-            self._note_this_scheduler(lambda: settings)
             dag = getattr(dag_run, "dag", None)
             if dag is None:
                 return
@@ -279,22 +271,6 @@ class _Listener:
     def before_stopping(self, component: Any) -> None:
         if _pinger is not None:
             _pinger.flush(listener_settings().flush_seconds)
-
-    @staticmethod
-    def _note_this_scheduler(settings_now: Callable[[], ListenerSettings]) -> None:
-        """A scheduler with the listener on records so (in the background, every few minutes), so that
-        components with it off ping too (see :mod:`.presence`)."""
-        try:
-            job_id = presence.scheduler_job_id(_component)
-            if job_id is None:
-                return
-            settings = settings_now()
-            if settings.enabled and presence.record_due(job_id):
-                threading.Thread(
-                    target=presence.record, args=(job_id, settings), name="opsgenie-heartbeat-presence", daemon=True
-                ).start()
-        except Exception:  # a listener must never disturb the scheduler
-            log.warning("OpsGenie heartbeat listener: could not note this scheduler", exc_info=True)
 
 
 heartbeat_listener = _Listener()

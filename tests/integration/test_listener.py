@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -155,31 +157,35 @@ def test_listener_settings_come_from_airflow_config(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.fixture
-def scheduler_job(airflow_db: str) -> Iterator[Callable[[], int]]:
-    """Start (in the metadata database) scheduler jobs as a running scheduler has: returns their ids."""
+def scheduler_job(airflow_db: str) -> Iterator[Callable[[], Any]]:
+    """Start (in the metadata database) scheduler jobs as a running scheduler has: returns each job."""
     from airflow.jobs.job import Job, JobState
     from airflow.models import Variable
-    from airflow.utils import timezone
     from airflow.utils.session import create_session
 
     started: list[int] = []
 
-    def start() -> int:
+    def start() -> Any:
         with create_session() as session:
             job = Job()
-            job.job_type, job.state, job.latest_heartbeat = "SchedulerJob", JobState.RUNNING, timezone.utcnow()
+            job.job_type, job.state, job.latest_heartbeat = (
+                "SchedulerJob",
+                JobState.RUNNING,
+                datetime.datetime.now(datetime.UTC),
+            )
             session.add(job)
             session.flush()
             started.append(job.id)
-            return int(job.id)
+        return job
 
-    listener._pinger, listener._component = None, None
+    listener._pinger = None
     presence.forget()
     yield start
+    presence.stop_recording()
     stop_scheduler_jobs(started)
     with create_session() as session:
         session.query(Variable).filter(Variable.key.startswith(presence.PREFIX)).delete(synchronize_session=False)
-    listener._pinger, listener._component = None, None
+    listener._pinger = None
     presence.forget()
 
 
@@ -192,18 +198,13 @@ def stop_scheduler_jobs(job_ids: list[int]) -> None:
             job.state = JobState.SUCCESS
 
 
-class _SchedulerJob:
-    """What ``on_starting`` hands a scheduler's listener: its job."""
-
-    job_type = "SchedulerJob"
-
-    def __init__(self, job_id: int) -> None:
-        self.id = job_id
+def listener_records() -> list[str]:
+    return sorted(k for k in record_variables() if k.startswith(presence.PREFIX))
 
 
 def test_a_component_with_the_listener_off_pings_while_a_scheduler_with_it_on_runs(
     opsgenie_heartbeat_conn: EmulatorHandle,
-    scheduler_job: Callable[[], int],
+    scheduler_job: Callable[[], Any],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -212,32 +213,34 @@ def test_a_component_with_the_listener_off_pings_while_a_scheduler_with_it_on_ru
     from airflow.sdk import DAG
 
     tagged = DAG("differs_per_scheduler", schedule="@daily", tags=["opsgenie-heartbeat"])
-    # Scheduler A: the listener on, its own name template. It records so with its first run event.
+    # Scheduler B: the listener off, and no name template. Before A starts, its runs are not pinged.
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "False")
+    listener.heartbeat_listener.on_starting(scheduler_job())
+    listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")
+    assert listener._pinger is not None
+    assert listener._pinger.flush(5)
+    assert pings(opsgenie_heartbeat_conn) == []
+    # Scheduler A starts: the listener on, its own name template. It records so as its job starts.
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "True")
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE", "prod-{{ dag_id }}")
     on_job = scheduler_job()
-    listener.heartbeat_listener.on_starting(_SchedulerJob(on_job))
-    listener.heartbeat_listener.on_dag_run_running(_Run(tagged, "scheduled"), "running")
-    assert wait_until(lambda: f"opsgenie_heartbeat.listener.{on_job}" in record_variables())
+    listener.heartbeat_listener.on_starting(on_job)
+    assert wait_until(lambda: listener_records() == [f"{presence.PREFIX}{on_job.id}"])
     listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")
-    # Scheduler B: the listener off, and no name template. Its runs are pinged all the same, by A's settings.
-    listener._component = _SchedulerJob(scheduler_job())
+    # B's runs are pinged from now on, by A's settings.
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "False")
     monkeypatch.delenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE")
     caplog.set_level(logging.INFO)
     listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")
     listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "backfill"), "success")  # not A's run types
     listener.heartbeat_listener.on_dag_run_success(_Run(DAG("untagged", schedule="@daily"), "scheduled"), "success")
-    assert listener._pinger is not None
     assert listener._pinger.flush(5)
     assert pings(opsgenie_heartbeat_conn) == ["prod-differs_per_scheduler"] * 2
-    assert any("as a running scheduler with the listener on would" in r.getMessage() for r in caplog.records)
-    # B never records itself: only a scheduler with the listener on does.
-    assert list(k for k in record_variables() if k.startswith("opsgenie_heartbeat.listener.")) == [
-        f"opsgenie_heartbeat.listener.{on_job}"
-    ]
+    assert any("the listener is off here, and pinged all the same" in r.getMessage() for r in caplog.records)
+    assert listener_records() == [f"{presence.PREFIX}{on_job.id}"]  # B recorded nothing
 
     # A stops (or restarts with the listener off): off everywhere is off.
-    stop_scheduler_jobs([on_job])
+    stop_scheduler_jobs([on_job.id])
     presence.forget()
     listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")
     assert listener._pinger.flush(5)
@@ -245,27 +248,74 @@ def test_a_component_with_the_listener_off_pings_while_a_scheduler_with_it_on_ru
     assert pings(opsgenie_heartbeat_conn) == ["prod-differs_per_scheduler"] * 2
 
 
-def test_a_scheduler_clears_the_records_of_stopped_schedulers(
-    scheduler_job: Callable[[], int], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_record_counts_only_for_its_own_scheduler_job(scheduler_job: Callable[[], Any]) -> None:
+    """Stopped schedulers' records are cleared; a record of another host or start (an earlier job of that
+    id, a Variable copied from another deployment) is not taken for a running scheduler's."""
     stopped, running = scheduler_job(), scheduler_job()
     settings = listener_settings()
-    presence.record(stopped, settings)
-    stop_scheduler_jobs([stopped])
-    presence.record(running, settings)
-    keys = [k for k in record_variables() if k.startswith("opsgenie_heartbeat.listener.")]
-    assert keys == [f"opsgenie_heartbeat.listener.{running}"]
+    assert presence.record(presence.identity_of(stopped), settings)  # type: ignore[arg-type]
+    stop_scheduler_jobs([stopped.id])
+    identity = presence.identity_of(running)
+    assert identity is not None
+    assert presence.record(identity, settings)
+    assert listener_records() == [f"{presence.PREFIX}{running.id}"]
     assert presence.listener_on_elsewhere() == settings
+    for other in (
+        dataclasses.replace(identity, hostname="another-host"),
+        dataclasses.replace(identity, started=identity.started - datetime.timedelta(hours=1)),
+    ):
+        presence.forget()
+        assert presence.record(other, settings)
+        assert presence.listener_on_elsewhere() is None
 
 
-def test_a_scheduler_with_the_listener_off_records_nothing(
-    scheduler_job: Callable[[], int], monkeypatch: pytest.MonkeyPatch
+def test_only_a_scheduler_with_the_listener_on_records_itself(
+    scheduler_job: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.sdk import DAG
-
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "False")
-    listener.heartbeat_listener.on_starting(_SchedulerJob(scheduler_job()))
-    listener.heartbeat_listener.on_dag_run_running(_Run(DAG("any", schedule="@daily"), "scheduled"), "running")
-    time.sleep(0.3)
-    assert not [k for k in record_variables() if k.startswith("opsgenie_heartbeat.listener.")]
+    assert presence.keep_recorded(scheduler_job()) is None
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "True")
+    processor = scheduler_job()
+    processor.job_type = "DagProcessorJob"
+    thread = presence.keep_recorded(processor)
+    assert thread is not None
+    thread.join(5)
+    assert not thread.is_alive()  # gave up: not a scheduler
+    assert listener_records() == []
     assert presence.listener_on_elsewhere() is None
+
+
+def test_when_the_database_cannot_be_read_a_listener_that_is_off_pings_all_the_same(
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    scheduler_job: Callable[[], Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When in doubt, ping: with the settings read before, or (none read yet) this component's own."""
+    from airflow.sdk import DAG
+    from sqlalchemy.exc import OperationalError
+
+    tagged = DAG("db_unreadable", schedule="@daily", tags=["opsgenie-heartbeat"])
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE", "prod-{{ dag_id }}")
+    assert presence.record(presence.identity_of(scheduler_job()), listener_settings())  # type: ignore[arg-type]
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "False")
+    monkeypatch.delenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE")
+    listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")  # read: prod-
+    assert listener._pinger is not None
+    assert listener._pinger.flush(5)
+
+    def unreachable() -> None:  # what a database that went away raises
+        raise OperationalError("SELECT job", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(presence, "_read", unreachable)
+    monkeypatch.setattr(presence, "CACHE_SECONDS", 0.0)
+    caplog.set_level(logging.WARNING)
+    listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")  # as read before
+    assert listener._pinger.flush(5)
+    presence.forget()
+    listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")  # its own settings
+    assert listener._pinger.flush(5)
+    assert pings(opsgenie_heartbeat_conn) == ["prod-db_unreadable", "prod-db_unreadable", "db_unreadable"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("using what was read before" in m for m in messages)
+    assert any("pinging DAG 'db_unreadable'" in m and "with this component's settings" in m for m in messages)

@@ -269,6 +269,8 @@ class ProductionStack:
     services: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     #: how many of the emulator's logged requests the set-up made (creating PRECREATED), not the runs
     setup_requests: int = 0
+    #: starts PostgreSQL on its cluster and waits until it accepts connections
+    serve_postgres: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ running things
 
@@ -313,8 +315,11 @@ class ProductionStack:
                 cursor.execute(query, params)
                 return list(cursor.fetchall()) if cursor.description else []
 
-    def wait_for(self, condition: Callable[[], Any], timeout: float, what: str, every: float = 2.0) -> Any:
-        """Poll ``condition`` until it is truthy; fail with every component's log tail after ``timeout`` s."""
+    def wait_for(
+        self, condition: Callable[[], Any], timeout: float, what: str, every: float = 2.0, *, watch: bool = True
+    ) -> Any:
+        """Poll ``condition`` until it is truthy; fail with every component's log tail after ``timeout`` s (or
+        as soon as an Airflow component exits, when ``watch``)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -325,7 +330,7 @@ class ProductionStack:
                 last_error = None
             if result:
                 return result
-            dead = [name for name, process in self.processes if process.poll() is not None]
+            dead = [name for name, process in self.processes if process.poll() is not None] if watch else []
             if dead or time.monotonic() > deadline:
                 why = f"components exited: {dead}" if dead else f"timed out after {timeout:g}s"
                 pytest.fail(f"{why} waiting for {what} (last error: {last_error!r})\n{self.log_tails()}", pytrace=False)
@@ -337,6 +342,27 @@ class ProductionStack:
             _kill_group(entry[1], signal.SIGKILL)
             entry[1].wait(30)
             self.processes.remove(entry)
+
+    def restart_postgres(self, down: float) -> None:
+        """Stop PostgreSQL with its fast shutdown (every connection cut, open transactions rolled back), keep it
+        down ``down`` seconds, start it again on the same cluster."""
+        assert self.serve_postgres is not None
+        for entry in [entry for entry in self.services if entry[0] == "postgres"]:
+            _kill_group(entry[1], signal.SIGINT)
+            entry[1].wait(60)
+            self.services.remove(entry)
+        time.sleep(down)
+        self.serve_postgres()
+
+    def revive(self) -> list[str]:
+        """Start again every Airflow component whose process has exited, as a supervisor (Kubernetes, systemd)
+        would; the names of those started."""
+        revived = []
+        for entry in [entry for entry in self.processes if entry[1].poll() is not None]:
+            self.processes.remove(entry)
+            self.start(self.hosts[entry[0]], *[str(arg) for arg in entry[1].args[1:]])
+            revived.append(entry[0])
+        return revived
 
     def signal_group(self, name: str, sig: int) -> None:
         """Send ``sig`` (SIGSTOP, SIGCONT) to the component ``name``'s process group."""
@@ -491,16 +517,22 @@ def start_postgres(stack: ProductionStack, folder: Path, port: int, password: st
     run(str(bin_dir / "initdb"), "-D", str(data), *INITDB_OPTIONS)
     run("mkdir", str(sockets))
     command = [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets), *POSTGRES_SETTINGS]
-    process = start_service(stack, "postgres", command, folder, env=env, **as_user)
     local = ("-h", str(sockets), "-p", str(port), "-U", "postgres")
 
-    def ready() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"PostgreSQL exited:\n{(stack.root / 'postgres.log').read_text()[-3000:]}", pytrace=False)
-        isready = [str(bin_dir / "pg_isready"), *local, "-q"]
-        return subprocess.run(isready, env=env, check=False, timeout=30, **as_user).returncode == 0
+    def serve() -> None:
+        process = start_service(stack, "postgres", command, folder, env=env, **as_user)
 
-    stack.wait_for(ready, 120, "PostgreSQL to accept connections", every=0.5)
+        def ready() -> bool:
+            if process.poll() is not None:
+                pytest.fail(f"PostgreSQL exited:\n{(stack.root / 'postgres.log').read_text()[-3000:]}", pytrace=False)
+            isready = [str(bin_dir / "pg_isready"), *local, "-q"]
+            return subprocess.run(isready, env=env, check=False, timeout=30, **as_user).returncode == 0
+
+        # Airflow's components may exit meanwhile (PostgreSQL restarted): the test starts them again.
+        stack.wait_for(ready, 120, "PostgreSQL to accept connections", every=0.5, watch=False)
+
+    serve()
+    stack.serve_postgres = serve
     psql = (str(bin_dir / "psql"), *local, "-v", "ON_ERROR_STOP=1", "-d", "postgres")
     run(*psql, "-c", f"CREATE ROLE airflow LOGIN PASSWORD '{password}'", "-c", "CREATE DATABASE airflow OWNER airflow")
 
@@ -634,6 +666,10 @@ def production_stack(
             "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
             # A task whose worker was killed is failed (and retried) after this long without a heartbeat.
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "45",
+            # A task whose Celery result was lost (PostgreSQL, Celery's result backend, restarted while it ran)
+            # stays queued; Airflow queues it again after this long (the default is 10 minutes).
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
         }
 
         def host(name: str, **more: str) -> Host:

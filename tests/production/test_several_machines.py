@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from opsgenie_heartbeat_emulator import EmulatorHandle
 from production.conftest import (
@@ -577,6 +578,73 @@ def _views(stack: ProductionStack, **settings: str) -> tuple[float, float]:
         assert _get(stack, PAGE, auth)[0] == 200
         later.append(time.monotonic() - started)
     return first, 1000 * sorted(later)[len(later) // 2]
+
+
+#: seconds PostgreSQL stays down in the middle of the runs
+POSTGRES_DOWN = 15
+#: one heartbeat of each face: a DAG callback (DAG processor), a task-level callback (worker), the listener
+THROUGH_A_RESTART = ("prod_plain", "prod_task_level", "prod_listener")
+
+
+def _runs_by_state(stack: ProductionStack, dag_id: str, after: int) -> Counter[str]:
+    rows = stack.sql("SELECT state FROM dag_run WHERE dag_id = %s AND id > %s", dag_id, after)
+    return Counter(str(row[0]) for row in rows)
+
+
+def test_a_postgresql_restart_mid_run_loses_no_ping_that_airflow_keeps(
+    production_stack: ProductionStack, opsgenie_emulator_server: EmulatorHandle
+) -> None:
+    """PostgreSQL restarts (its fast shutdown: every connection cut, open transactions rolled back, then down
+    15 s) while runs of a DAG-callback DAG, a task-level-notifier DAG and a listener DAG are in flight. A
+    component that exits is started again, as a supervisor would. Every run Airflow ends successful is
+    pinged, once; a run it fails is not."""
+    stack, emulator = production_stack, opsgenie_emulator_server
+    watched = [hb for hb in HEARTBEATS if hb.dag_id in THROUGH_A_RESTART]
+    last_run = int(stack.sql("SELECT coalesce(max(id), 0) FROM dag_run")[0][0])
+    requests_before = len(emulator.requests())
+    auth = bearer(stack.api_url)
+    for hb in watched:  # through the REST API: the CLI's start-up takes longer than these runs
+        answer = requests.post(
+            f"{stack.api_url}/api/v2/dags/{hb.dag_id}/dagRuns", json={"logical_date": None}, headers=auth, timeout=60
+        )
+        assert answer.status_code == 200, answer.text
+    at_restart = {hb.dag_id: _runs_by_state(stack, hb.dag_id, last_run) for hb in watched}
+    stack.restart_postgres(POSTGRES_DOWN)
+    in_flight = [d for d, states in at_restart.items() if set(states) - set(TERMINAL)]
+    assert in_flight, f"every run had ended before PostgreSQL stopped: {at_restart}"
+    revived: list[str] = []
+
+    def ended() -> bool:
+        revived.extend(stack.revive())
+        states = [_runs_by_state(stack, hb.dag_id, last_run) for hb in watched]
+        return all(set(s) <= set(TERMINAL) and s for s in states)
+
+    stack.wait_for(ended, ROUND_TIMEOUT, "the runs to end after the restart")
+    ends = {hb.dag_id: _runs_by_state(stack, hb.dag_id, last_run) for hb in watched}
+
+    def since() -> dict[str, list[dict[str, Any]]]:
+        return _by_name(emulator.requests()[requests_before:])
+
+    def expected() -> dict[str, int]:  # an ensuring notifier that created its heartbeat pings once more
+        by_name = since()
+        return {hb.name: _expected_pings(hb, ends[hb.dag_id]["success"], by_name[hb.name]) for hb in watched}
+
+    def pinged() -> bool:
+        revived.extend(stack.revive())
+        by_name = since()
+        return all(_pings(by_name[name]) >= count for name, count in expected().items())
+
+    stack.wait_for(pinged, PING_TIMEOUT, "a ping for every run that succeeded")
+    time.sleep(QUIET)
+    revived.extend(stack.revive())
+    by_name = since()
+    sent = {hb.name: [f"{e['endpoint']}:{e['status']}" for e in by_name[hb.name]] for hb in watched}
+    print(
+        f"\nPostgreSQL down {POSTGRES_DOWN}s while {in_flight} ran: runs {dict(ends)}, requests {sent}, "
+        f"components started again: {revived or 'none'}"
+    )
+    assert {name: _pings(entries) for name, entries in by_name.items() if name in expected()} == expected()
+    assert sum(ends[d]["success"] for d in ends) >= 1, f"no run survived the restart: {ends}"
 
 
 def test_the_page_of_1000_heartbeats_without_dag_files_measured(
