@@ -110,6 +110,9 @@ class HeartbeatPinger:
             item = self._queue.get()
             try:
                 hook = self._ping(hook, item)
+            except Exception:  # one bad item (a template that fails to render) must not stop the others
+                log.exception("OpsGenie heartbeat listener: a ping failed unexpectedly")
+                hook = None
             finally:
                 self._queue.task_done()
 

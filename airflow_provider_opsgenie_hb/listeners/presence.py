@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 PREFIX = "opsgenie_heartbeat.listener."
 #: a scheduler writes its record again after this long, in case it was cleared
 REFRESH_SECONDS = 600.0
+#: a scheduler whose record could not be written tries again after this long
+RETRY_SECONDS = 15.0
 #: a component with the listener off reads the records again after this long
 CACHE_SECONDS = 30.0
 SCHEDULER_JOB = "SchedulerJob"
@@ -102,14 +104,14 @@ def _keep_recorded(component: Any) -> None:
             return
         identity = identity_of(component)
     while True:
+        written = False
         try:
             settings = listener_settings()
         except ValueError:
             log.warning("OpsGenie heartbeat listener settings are not valid: not recorded", exc_info=True)
         else:
-            if settings.enabled:
-                record(identity, settings)
-        if _stopping.wait(REFRESH_SECONDS):
+            written = record(identity, settings) if settings.enabled else True
+        if _stopping.wait(REFRESH_SECONDS if written else RETRY_SECONDS):
             return
 
 
@@ -142,7 +144,7 @@ def record(identity: SchedulerJobIdentity, settings: ListenerSettings) -> bool:
             running = set(
                 session.scalars(select(Job.id).where(Job.job_type == SCHEDULER_JOB, Job.state == JobState.RUNNING))
             )
-            for variable in session.scalars(select(Variable).where(Variable.key.like(f"{PREFIX}%"))):
+            for variable in session.scalars(select(Variable).where(Variable.key.startswith(PREFIX, autoescape=True))):
                 suffix = variable.key[len(PREFIX) :]
                 if suffix.isdigit() and int(suffix) not in running:
                     session.delete(variable)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from conftest import record_variables
@@ -166,7 +168,8 @@ def scheduler_job(airflow_db: str) -> Iterator[Callable[[], Any]]:
     started: list[int] = []
 
     def start() -> Any:
-        with create_session() as session:
+        # Built as a scheduler's job is, without the recorder its on_starting would start here (tests record).
+        with create_session() as session, mock.patch.dict(os.environ, LISTENER_OFF):
             job = Job()
             job.job_type, job.state, job.latest_heartbeat = (
                 "SchedulerJob",
@@ -187,6 +190,9 @@ def scheduler_job(airflow_db: str) -> Iterator[Callable[[], Any]]:
         session.query(Variable).filter(Variable.key.startswith(presence.PREFIX)).delete(synchronize_session=False)
     listener._pinger = None
     presence.forget()
+
+
+LISTENER_OFF = {"AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED": "False"}
 
 
 def stop_scheduler_jobs(job_ids: list[int]) -> None:
@@ -319,3 +325,42 @@ def test_when_the_database_cannot_be_read_a_listener_that_is_off_pings_all_the_s
     messages = [r.getMessage() for r in caplog.records]
     assert any("using what was read before" in m for m in messages)
     assert any("pinging DAG 'db_unreadable'" in m and "with this component's settings" in m for m in messages)
+
+
+def test_a_scheduler_job_started_as_airflow_starts_it_is_recorded(scheduler_job: Callable[[], Any]) -> None:
+    """The path of ``airflow scheduler``: Job() (Airflow calls on_starting, type and id unknown yet), the runner
+    sets its type, run_job inserts it; the record follows, of that job's host and start."""
+    from airflow.jobs.job import Job
+    from airflow.utils.session import create_session
+
+    job = Job()  # Airflow's listener manager calls our on_starting here
+    job.job_type = "SchedulerJob"  # as SchedulerJobRunner does
+    with create_session() as session:
+        job.prepare_for_execution(session=session)  # as run_job does: running, started, inserted
+    try:
+        assert wait_until(lambda: listener_records() == [f"{presence.PREFIX}{job.id}"], timeout=10)
+        assert presence.listener_on_elsewhere() == listener_settings()
+    finally:
+        presence.stop_recording()
+        stop_scheduler_jobs([job.id])
+
+
+def test_a_ping_that_fails_to_render_does_not_stop_the_pings_after_it(
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    scheduler_job: Callable[[], Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from airflow.sdk import DAG
+
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE", "{{ dag.no_such_thing.either }}")
+    assert presence.record(presence.identity_of(scheduler_job()), listener_settings())  # type: ignore[arg-type]
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "False")
+    caplog.set_level(logging.ERROR)
+    listener.heartbeat_listener.on_dag_run_success(_Run(DAG("bad", tags=["opsgenie-heartbeat"]), "manual"), "ok")
+    assert listener._pinger is not None
+    assert listener._pinger.flush(5)
+    assert any("a ping failed unexpectedly" in r.getMessage() for r in caplog.records)
+    assert listener._pinger.submit("after_the_bad_one")
+    assert listener._pinger.flush(5)
+    assert pings(opsgenie_heartbeat_conn) == ["after_the_bad_one"]
