@@ -12,8 +12,8 @@ Configured in the ``[opsgenie_heartbeat]`` section: ``listener_enabled``, ``conn
 time until the next run before its ping, like the callback's ``interval="next_run"``).
 
 With ``listener_enabled = False`` here while a running scheduler has it on, a tagged DAG's
-successful run is still pinged, with that scheduler's settings (see :mod:`.presence`): the
-settings of two components may differ, and a run is never left unpinged for it.
+successful run is still pinged, with that scheduler's settings (see :mod:`.presence`), so that
+settings that differ between components do not leave runs unpinged.
 """
 
 from __future__ import annotations
