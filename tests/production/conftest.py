@@ -227,6 +227,8 @@ HEARTBEATS = (
     Watched("prod_listener", "prod_listener", "listener (tag)", False, "scheduler"),
 )
 DAG_IDS = tuple(hb.dag_id for hb in HEARTBEATS)
+#: the DAG of the worker-kill test (no heartbeat of its own among HEARTBEATS)
+FAULT_DAG_ID = "fault_slow"
 #: made in the emulator before the stack starts: their DAGs do not ensure them
 PRECREATED = ("prod_plain", "prod_listener")
 
@@ -685,7 +687,16 @@ def production_stack(
         # The API server first: the workers' task runners reach it (the Execution API), and a run scheduled
         # before it answers fails after a few connection retries. The DAG processors parse meanwhile.
         stack.start(api, "api-server", "--workers", str(API_WORKERS))
-        for name in DAG_PROCESSORS:
+        # One DAG processor first: two that find the same new DAG at once both insert it, and one of them
+        # exits on the duplicate key (Airflow's own race; a supervisor would start it again). The second
+        # starts once the DAGs are in the database.
+        stack.start(host(DAG_PROCESSORS[0]), "dag-processor")
+        stack.wait_for(
+            lambda: {*DAG_IDS, FAULT_DAG_ID} <= {row[0] for row in stack.sql("SELECT dag_id FROM serialized_dag")},
+            300,
+            "the DAGs to be parsed by the first DAG processor",
+        )
+        for name in DAG_PROCESSORS[1:]:
             stack.start(host(name), "dag-processor")
         stack.wait_for(lambda: healthy(api_url), 300, "the API server")
         # The schedulers' [opsgenie_heartbeat] differ (say, one host's config file): the listener is on in
