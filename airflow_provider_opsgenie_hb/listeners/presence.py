@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_opsgenie_hb.settings import ListenerSettings, interval_mode, listener_settings, run_types
+from airflow_provider_opsgenie_hb.version_compat import set_variable
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def record(identity: SchedulerJobIdentity, settings: ListenerSettings) -> bool:
                 "interval_mode": settings.interval_mode,
             }
         )
-        Variable.set(
+        set_variable(
             f"{PREFIX}{identity.job_id}",
             value,
             description="A scheduler with the OpsGenie heartbeat listener on (its settings); "
