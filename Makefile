@@ -48,7 +48,7 @@ browser:
 # stack a module starts is started once. TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= auto
 test: lint browser
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not production_stack"
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=10 -m "not production_stack"
 
 # PostgreSQL and Redis from the distribution's packages, for the production-shaped stack. The
 # tests start their own clusters in temporary folders, on 127.0.0.1, and stop them.

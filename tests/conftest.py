@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
+import io
 import itertools
 import logging
 import os
@@ -224,5 +226,32 @@ def provider_cli(airflow_db: str) -> Callable[..., str]:
         )
         assert result.returncode == expect_exit, result.stdout + result.stderr
         return result.stdout + result.stderr
+
+    return run
+
+
+@pytest.fixture
+def provider_main(airflow_db: str) -> Callable[..., str]:
+    """Run the ``opsgenie-heartbeat`` command's ``main`` in this process: what ``provider_cli`` checks, without
+    the seconds of Airflow imports a new process costs. Its log lines of WARNING and above go to its stderr."""
+    from airflow_provider_opsgenie_hb.cli.main import main
+
+    def run(*args: str, expect_exit: int = 0) -> str:
+        """Stdout, and stderr after it; fails unless the exit code is ``expect_exit``."""
+        stdout, stderr = io.StringIO(), io.StringIO()
+        handler = logging.StreamHandler(stderr)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        logging.getLogger().addHandler(handler)
+        try:
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                try:
+                    code: Any = main(list(args))
+                except SystemExit as exc:  # argparse's usage errors
+                    code = exc.code
+        finally:
+            logging.getLogger().removeHandler(handler)
+        assert code == expect_exit, stdout.getvalue() + stderr.getvalue()
+        return stdout.getvalue() + stderr.getvalue()
 
     return run

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import requests
-from airflow_components import AirflowStack, new_stack, running, wait_for
+from airflow_components import AirflowStack, bearer, new_stack, running, wait_for
 from conftest import AIRFLOW_VERSION
 from packaging.version import Version
 
@@ -121,9 +121,7 @@ def airflow_stack(
     stack.cli("db", "migrate")
     with running(stack, "api-server", "scheduler", "dag-processor"):
         wait_for(
-            lambda: (
-                {"e2e_callback", "e2e_plain", *SHARED_DAG_IDS} <= set(stack.cli("dags", "list", "-o", "plain").split())
-            ),
+            lambda: {"e2e_callback", "e2e_plain", "e2e_sync", *SHARED_DAG_IDS} <= stack.serialized_dag_ids(),
             180,
             "the DAGs to be parsed",
             stack.logs,
@@ -131,17 +129,11 @@ def airflow_stack(
         yield stack
 
 
-def _all_admins_token(api_url: str) -> dict[str, str]:
-    """The token the simple auth manager hands out when all users are admins (3.0 and 3.1 ask for one)."""
-    answer = requests.get(f"{api_url}/auth/token", timeout=60)
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"} if answer.status_code == 201 else {}
-
-
 def test_dag_processor_pings_the_heartbeat_after_a_triggered_run(
     airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle
 ) -> None:
     opsgenie_emulator_server.reset()
-    airflow_stack.cli("dags", "trigger", "e2e_callback")
+    airflow_stack.trigger("e2e_callback")
 
     def pinged() -> bool:
         return any(
@@ -170,7 +162,7 @@ def test_a_shared_notifier_pings_each_dags_own_heartbeat_one_request_per_run(
     dag_ids = (*SHARED_DAG_IDS, "e2e_plain")
     for round_ in range(1, 4):
         for dag_id in dag_ids:
-            airflow_stack.cli("dags", "trigger", dag_id)
+            airflow_stack.trigger(dag_id)
         # The first round's callbacks ping twice (before and after creating the heartbeat).
         expected = {d: round_ + (d != "e2e_plain") for d in dag_ids}
 
@@ -188,15 +180,17 @@ def test_a_shared_notifier_pings_each_dags_own_heartbeat_one_request_per_run(
     assert {r["status"] for r in opsgenie_emulator_server.requests() if r["endpoint"] == "ping"} == {202}
 
 
-def _run_succeeded(stack: AirflowStack, dag_id: str) -> bool:
-    return '"state": "success"' in stack.cli("dags", "list-runs", dag_id, "-o", "json").replace("'", '"')
-
-
 def test_listener_pings_tagged_dags_only(airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle) -> None:
     opsgenie_emulator_server.reset()
-    airflow_stack.cli("dags", "trigger", "e2e_untagged")
-    airflow_stack.cli("dags", "trigger", "e2e_tagged")
-    wait_for(lambda: _run_succeeded(airflow_stack, "e2e_untagged"), 240, "e2e_untagged to succeed", airflow_stack.logs)
+    untagged_before = airflow_stack.successful_runs("e2e_untagged")
+    airflow_stack.trigger("e2e_untagged")
+    airflow_stack.trigger("e2e_tagged")
+    wait_for(
+        lambda: airflow_stack.successful_runs("e2e_untagged") > untagged_before,
+        240,
+        "e2e_untagged to succeed",
+        airflow_stack.logs,
+    )
 
     def tagged_pinged() -> bool:
         return any(r["endpoint"] == "ping" and r["name"] == "e2e_tagged" for r in opsgenie_emulator_server.requests())
@@ -213,13 +207,25 @@ def test_a_hanging_opsgenie_does_not_hold_up_the_scheduler(
 ) -> None:
     opsgenie_emulator_server.reset()
     opsgenie_emulator_server.set_faults({"kind": "latency", "seconds": 3 * LISTENER_PING_DEADLINE, "endpoint": "ping"})
-    airflow_stack.cli("dags", "trigger", "e2e_tagged")
-    wait_for(lambda: _run_succeeded(airflow_stack, "e2e_tagged"), 240, "e2e_tagged to succeed", airflow_stack.logs)
+    tagged_before = airflow_stack.successful_runs("e2e_tagged")
+    other_before = airflow_stack.successful_runs("e2e_other")
+    airflow_stack.trigger("e2e_tagged")
+    wait_for(
+        lambda: airflow_stack.successful_runs("e2e_tagged") > tagged_before,
+        240,
+        "e2e_tagged to succeed",
+        airflow_stack.logs,
+    )
     # The listener's ping now hangs for up to its deadline. If it blocked the scheduler, the
     # next run of another DAG could not finish before that deadline passed.
     started = time.monotonic()
-    airflow_stack.cli("dags", "trigger", "e2e_other")
-    wait_for(lambda: _run_succeeded(airflow_stack, "e2e_other"), 240, "e2e_other to succeed", airflow_stack.logs)
+    airflow_stack.trigger("e2e_other")
+    wait_for(
+        lambda: airflow_stack.successful_runs("e2e_other") > other_before,
+        240,
+        "e2e_other to succeed",
+        airflow_stack.logs,
+    )
     assert time.monotonic() - started < LISTENER_PING_DEADLINE
     opsgenie_emulator_server.reset()
 
@@ -227,7 +233,7 @@ def test_a_hanging_opsgenie_does_not_hold_up_the_scheduler(
 def test_the_ui_shows_the_connection_form_and_its_test_button_works(
     airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle
 ) -> None:
-    auth = _all_admins_token(airflow_stack.api_url)
+    auth = bearer(airflow_stack.api_url)
     meta = requests.get(f"{airflow_stack.api_url}/ui/connections/hook_meta", headers=auth, timeout=60).json()
     forms = {m["connection_type"]: m for m in meta}
     ours = forms["opsgenie_heartbeat"]
@@ -260,31 +266,23 @@ def test_the_ui_shows_the_connection_form_and_its_test_button_works(
     assert "401" in str(refused["message"])
 
 
-def _successful_runs(stack: AirflowStack, dag_id: str) -> int:
-    out = stack.cli("dags", "list-runs", dag_id, "-o", "json")
-    # The JSON list follows any log lines; with no runs yet there is a message instead.
-    listed = [line for line in out.splitlines() if line.startswith(("[{", "[]"))]
-    runs = json.loads(listed[-1]) if listed else []
-    return sum(1 for run in runs if run.get("state") == "success")
-
-
 def test_sync_from_a_task_disables_the_heartbeats_of_paused_dags(
     airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle
 ) -> None:
     opsgenie_emulator_server.reset()
 
     def sync_once() -> dict[str, Any]:
-        done = _successful_runs(airflow_stack, "e2e_sync")
-        airflow_stack.cli("dags", "trigger", "e2e_sync")
-        wait_for(lambda: _successful_runs(airflow_stack, "e2e_sync") > done, 240, "e2e_sync", airflow_stack.logs)
+        done = airflow_stack.successful_runs("e2e_sync")
+        airflow_stack.trigger("e2e_sync")
+        wait_for(lambda: airflow_stack.successful_runs("e2e_sync") > done, 240, "e2e_sync", airflow_stack.logs)
         return opsgenie_emulator_server.heartbeats()
 
     assert sync_once()["e2e_shared_a"]["enabled"] is True
-    airflow_stack.cli("dags", "pause", "e2e_shared_a")
+    airflow_stack.pause("e2e_shared_a", True)
     try:
         paused = sync_once()["e2e_shared_a"]
         assert paused["enabled"] is False
         assert "paused-in-airflow:default" in paused["alertTags"]
     finally:
-        airflow_stack.cli("dags", "unpause", "e2e_shared_a")
+        airflow_stack.pause("e2e_shared_a", False)
     assert sync_once()["e2e_shared_a"]["enabled"] is True

@@ -89,9 +89,11 @@ def dags_folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sync_cli(opsgenie_heartbeat_conn: EmulatorHandle, provider_cli: Callable[..., str]) -> Callable[..., str]:
+def sync_cli(opsgenie_heartbeat_conn: EmulatorHandle, provider_main: Callable[..., str]) -> Callable[..., str]:
+    """``opsgenie-heartbeat sync`` on a folder, in this process (the console script itself: ``provider_cli``)."""
+
     def run(folder: Path, *flags: str, expect_exit: int = 0) -> str:
-        return provider_cli("sync", "--dags-folder", str(folder), *flags, expect_exit=expect_exit)
+        return provider_main("sync", "--dags-folder", str(folder), *flags, expect_exit=expect_exit)
 
     return run
 
@@ -371,18 +373,15 @@ def test_the_marker_of_earlier_releases_is_upgraded_when_declared_and_never_prun
 def test_paused_dags_have_their_heartbeats_disabled_and_enabled_again(
     sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle, airflow_db: str
 ) -> None:
-    """Pause states read through Airflow's own CLI and metadata database."""
-    import os
-    import subprocess
-    import sys
-
+    """Pause states set through Airflow's own CLI commands (run in this process) and read from its metadata database."""
+    from airflow.cli import cli_parser
     from conftest import DAGS_FOLDER
 
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
     def airflow(*args: str) -> None:
-        airflow_bin = str(Path(sys.executable).parent / "airflow")
-        subprocess.run([airflow_bin, *args], env={**os.environ}, check=True, capture_output=True, timeout=180)
+        parsed = cli_parser.get_parser().parse_args(list(args))
+        parsed.func(parsed)
 
     folder = tagged_folder(DAGS_FOLDER, "paused_export", "paused_report", name="paused_case")
     airflow("dags", "reserialize")

@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from airflow_components import BIN, free_port, healthy
 
 from opsgenie_heartbeat_emulator import EmulatorHandle
@@ -750,9 +749,3 @@ def dump_logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.stash.get(FAILED, False) and "production_stack" in request.fixturenames:
         stack: ProductionStack = request.getfixturevalue("production_stack")
         print(f"\n===== the production stack's logs =====\n{stack.log_tails()}", flush=True)
-
-
-def bearer(api_url: str) -> dict[str, str]:
-    """The token the simple auth manager hands out when all users are admins."""
-    answer = requests.get(f"{api_url}/auth/token", timeout=60)
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"} if answer.status_code == 201 else {}

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import requests
+from airflow_components import bearer
 
 from opsgenie_heartbeat_emulator import EmulatorHandle
 from production.conftest import (
@@ -37,7 +38,6 @@ from production.conftest import (
     WORKERS,
     ProductionStack,
     Watched,
-    bearer,
 )
 
 pytestmark = [pytest.mark.production_stack, pytest.mark.timeout(900)]
