@@ -127,6 +127,8 @@ def run_dag(airflow_db: str) -> Callable[..., Any]:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         dag = next(v for v in vars(module).values() if getattr(v, "dag_id", None) == dag_id)
+        if Version("3") > AIRFLOW_VERSION and "logical_date" in test_kwargs:  # Airflow 2 named it execution_date
+            test_kwargs["execution_date"] = test_kwargs.pop("logical_date")
         return dag.test(**test_kwargs)
 
     return run

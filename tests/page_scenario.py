@@ -18,7 +18,7 @@ OTHER_CONN = "page_other_account"
 DAG_FILES = {
     "page_dags.py": """
         import pendulum
-        from airflow.sdk import DAG
+        from airflow.providers.common.compat.sdk import DAG
         from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
         START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -42,7 +42,7 @@ DAG_FILES = {
         with DAG("page_undeclared", schedule="@daily", start_date=START):
             pass
     """,
-    "page_broken.py": "from airflow.sdk import DAG\n\nraise RuntimeError('a broken deploy')\n",
+    "page_broken.py": "from airflow.providers.common.compat.sdk import DAG\n\nraise RuntimeError('a broken deploy')\n",
 }
 
 #: (name, status, DAGs, orphaned, drift) of each row on the default connection, in the page's order

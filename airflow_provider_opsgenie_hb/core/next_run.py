@@ -51,8 +51,9 @@ def next_run_of(dag: Any, dag_run: Any, *, grace: datetime.timedelta | None) -> 
     trigger with a logical date) is due at that date: when the timetable schedules a run then, it
     stands for that scheduled run and sets the interval as it would.
     """
-    run_after = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None)
     start, end = getattr(dag_run, "data_interval_start", None), getattr(dag_run, "data_interval_end", None)
+    # Airflow 2's runs have no run_after: the scheduler starts a run once its data interval ends.
+    run_after = getattr(dag_run, "run_after", None) or end or getattr(dag_run, "logical_date", None)
     run_type = getattr(dag_run, "run_type", None)
     run_type = None if run_type is None else str(getattr(run_type, "value", run_type))
     logical_date = getattr(dag_run, "logical_date", None)

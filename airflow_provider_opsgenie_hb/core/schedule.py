@@ -46,6 +46,7 @@ _NO_RHYTHM = {
     "OnceTimetable": "it runs once (@once)",
     "ContinuousTimetable": "it runs continuously (@continuous)",
     "AssetTriggeredTimetable": "it is triggered by assets, not by the clock",
+    "DatasetTriggeredTimetable": "it is triggered by assets, not by the clock",  # Airflow 2's name
 }
 
 
@@ -310,7 +311,8 @@ def _is_shipped(core: Any) -> bool:
 
 def _longest_gap(core: Any, start: pendulum.DateTime, lookahead: datetime.timedelta) -> datetime.timedelta:
     inner = getattr(core, "timetable", None)
-    if _is_shipped(core) and type(core).__name__ == "AssetOrTimeSchedule" and inner is not None:
+    either = ("AssetOrTimeSchedule", "DatasetOrTimeSchedule")  # Airflow 2 says datasets
+    if _is_shipped(core) and type(core).__name__ in either and inner is not None:
         return _longest_gap(inner, start, lookahead)  # the clock part bounds the silence
     for cls in type(core).__mro__ if _is_shipped(core) else ():
         if cls.__name__ in _NO_RHYTHM:

@@ -20,7 +20,11 @@ from packaging.version import Version
 
 from opsgenie_heartbeat_emulator import EmulatorHandle
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # This stack runs Airflow 3's api-server; one of Airflow 2's webserver is not built yet.
+    pytest.mark.skipif(Version("3") > AIRFLOW_VERSION, reason="the e2e stack runs on Airflow 3"),
+]
 
 CALLBACK_DAG = """
 import pendulum
@@ -91,7 +95,8 @@ from airflow.sdk import DAG
 from airflow_provider_opsgenie_hb.operators.heartbeat import OpsgenieSyncHeartbeatsOperator
 
 with DAG(dag_id="e2e_sync", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
-    OpsgenieSyncHeartbeatsOperator(task_id="sync", paused="disable")
+    # A hang shows as a timeout, with the line it hung on in the task's log.
+    OpsgenieSyncHeartbeatsOperator(task_id="sync", paused="disable", execution_timeout=pendulum.duration(seconds=150))
 """
 
 
@@ -202,34 +207,6 @@ def test_listener_pings_tagged_dags_only(airflow_stack: AirflowStack, opsgenie_e
     )
 
 
-def test_a_hanging_opsgenie_does_not_hold_up_the_scheduler(
-    airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle
-) -> None:
-    opsgenie_emulator_server.reset()
-    opsgenie_emulator_server.set_faults({"kind": "latency", "seconds": 3 * LISTENER_PING_DEADLINE, "endpoint": "ping"})
-    tagged_before = airflow_stack.successful_runs("e2e_tagged")
-    other_before = airflow_stack.successful_runs("e2e_other")
-    airflow_stack.trigger("e2e_tagged")
-    wait_for(
-        lambda: airflow_stack.successful_runs("e2e_tagged") > tagged_before,
-        240,
-        "e2e_tagged to succeed",
-        airflow_stack.logs,
-    )
-    # The listener's ping now hangs for up to its deadline. If it blocked the scheduler, the
-    # next run of another DAG could not finish before that deadline passed.
-    started = time.monotonic()
-    airflow_stack.trigger("e2e_other")
-    wait_for(
-        lambda: airflow_stack.successful_runs("e2e_other") > other_before,
-        240,
-        "e2e_other to succeed",
-        airflow_stack.logs,
-    )
-    assert time.monotonic() - started < LISTENER_PING_DEADLINE
-    opsgenie_emulator_server.reset()
-
-
 def test_the_ui_shows_the_connection_form_and_its_test_button_works(
     airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle
 ) -> None:
@@ -274,7 +251,11 @@ def test_sync_from_a_task_disables_the_heartbeats_of_paused_dags(
     def sync_once() -> dict[str, Any]:
         done = airflow_stack.successful_runs("e2e_sync")
         airflow_stack.trigger("e2e_sync")
-        wait_for(lambda: airflow_stack.successful_runs("e2e_sync") > done, 240, "e2e_sync", airflow_stack.logs)
+        try:
+            wait_for(lambda: airflow_stack.successful_runs("e2e_sync") > done, 240, "e2e_sync", airflow_stack.logs)
+        except pytest.fail.Exception as failed:
+            task_logs = sorted((airflow_stack.home / "logs" / "dag_id=e2e_sync").rglob("*.log"))
+            pytest.fail(f"{failed}\n--- the sync task's log\n{task_logs[-1].read_text()[-6000:] if task_logs else ''}")
         return opsgenie_emulator_server.heartbeats()
 
     assert sync_once()["e2e_shared_a"]["enabled"] is True
@@ -286,3 +267,34 @@ def test_sync_from_a_task_disables_the_heartbeats_of_paused_dags(
     finally:
         airflow_stack.pause("e2e_shared_a", False)
     assert sync_once()["e2e_shared_a"]["enabled"] is True
+
+
+# Last in this module: the scheduler it leaves holds a ping the emulator answers minutes later, and
+# tasks that LocalExecutor forks from that scheduler meanwhile have hung once in several loaded runs
+# (not yet explained; see docs/development.md).
+def test_a_hanging_opsgenie_does_not_hold_up_the_scheduler(
+    airflow_stack: AirflowStack, opsgenie_emulator_server: EmulatorHandle
+) -> None:
+    opsgenie_emulator_server.reset()
+    opsgenie_emulator_server.set_faults({"kind": "latency", "seconds": 3 * LISTENER_PING_DEADLINE, "endpoint": "ping"})
+    tagged_before = airflow_stack.successful_runs("e2e_tagged")
+    other_before = airflow_stack.successful_runs("e2e_other")
+    airflow_stack.trigger("e2e_tagged")
+    wait_for(
+        lambda: airflow_stack.successful_runs("e2e_tagged") > tagged_before,
+        240,
+        "e2e_tagged to succeed",
+        airflow_stack.logs,
+    )
+    # The listener's ping now hangs for up to its deadline. If it blocked the scheduler, the
+    # next run of another DAG could not finish before that deadline passed.
+    started = time.monotonic()
+    airflow_stack.trigger("e2e_other")
+    wait_for(
+        lambda: airflow_stack.successful_runs("e2e_other") > other_before,
+        240,
+        "e2e_other to succeed",
+        airflow_stack.logs,
+    )
+    assert time.monotonic() - started < LISTENER_PING_DEADLINE
+    opsgenie_emulator_server.reset()

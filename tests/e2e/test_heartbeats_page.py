@@ -29,7 +29,7 @@ from opsgenie_heartbeat_emulator import EmulatorHandle
 
 pytestmark = [
     pytest.mark.ui_server,
-    pytest.mark.skipif(Version("3.1") > AIRFLOW_VERSION, reason="Airflow 3.0 shows no plugin views: no page"),
+    pytest.mark.skipif(Version("3.1") > AIRFLOW_VERSION, reason="the page needs Airflow 3.1+ (plugin views)"),
 ]
 
 PAGE = "/opsgenie-heartbeats"

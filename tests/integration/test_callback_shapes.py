@@ -6,6 +6,7 @@ lines: ``dag.test()`` reports success even when a DAG-level callback raises.
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
 import logging
@@ -27,9 +28,12 @@ from airflow_provider_opsgenie_hb.core import record
 from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 from opsgenie_heartbeat_emulator import EmulatorHandle
 
+# Airflow 2 asks a scheduled DAG for a start date.
+DAG_START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
 SHARED_NOTIFIER_FILE = """
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
 hb = send_opsgenie_heartbeat(ensure=True, interval=1, interval_unit="hours")
@@ -97,7 +101,7 @@ def test_one_notifier_called_for_many_dags_in_one_process_and_in_threads(
     opsgenie_heartbeat_conn: EmulatorHandle,
 ) -> None:
     """What the DAG processor does: every queued callback of a file, one after another, in one process."""
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     hb = send_opsgenie_heartbeat(deadline=5)
     dags = [DAG(f"proc_{i}", schedule=None) for i in range(8)]
@@ -115,13 +119,15 @@ def test_one_notifier_called_for_many_dags_in_one_process_and_in_threads(
 def test_the_ping_goes_out_before_a_slow_ensure_and_the_deadline_holds(
     opsgenie_heartbeat_conn: EmulatorHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     opsgenie_heartbeat_conn.set_faults({"kind": "latency", "seconds": 12, "endpoint": "get"})
     caplog.set_level(logging.INFO)
     deadline = 5.0
     started = time.monotonic()
-    send_opsgenie_heartbeat(ensure=True, deadline=deadline)({"dag": DAG("slow_get", schedule="@daily"), "run_id": "x"})
+    send_opsgenie_heartbeat(ensure=True, deadline=deadline)(
+        {"dag": DAG("slow_get", start_date=DAG_START, schedule="@daily"), "run_id": "x"}
+    )
     elapsed = time.monotonic() - started
     assert elapsed < deadline * 1.05
     first = opsgenie_heartbeat_conn.requests()[0]
@@ -136,7 +142,7 @@ def test_the_ping_goes_out_before_a_slow_ensure_and_the_deadline_holds(
 def test_the_callback_returns_within_its_deadline_whatever_the_server_does(
     mode: str, ensure: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     deadline = 2.0
     with faulty_server(mode) as url:
@@ -145,7 +151,7 @@ def test_the_callback_returns_within_its_deadline_whatever_the_server_does(
         caplog.set_level(logging.WARNING)
         started = time.monotonic()
         send_opsgenie_heartbeat(ensure=ensure, deadline=deadline)(
-            {"dag": DAG("hang", schedule="@daily"), "run_id": "x"}
+            {"dag": DAG("hang", start_date=DAG_START, schedule="@daily"), "run_id": "x"}
         )
         elapsed = time.monotonic() - started
     assert elapsed < deadline * 1.05, f"{mode}: returned after {elapsed:.2f}s"
@@ -153,7 +159,7 @@ def test_the_callback_returns_within_its_deadline_whatever_the_server_does(
 
 
 def test_raise_on_error_raises_the_deadline_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     from airflow_provider_opsgenie_hb.api.errors import HeartbeatTimeoutError
 
@@ -172,7 +178,7 @@ def test_a_damaged_record_never_breaks_the_callback_or_loses_a_ping(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     hb = send_opsgenie_heartbeat(ensure=True, interval=1, interval_unit="hours")
     context = {"dag": DAG("rec", schedule=None), "run_id": "scheduled__1"}
@@ -228,7 +234,7 @@ def test_a_record_expires(
     opsgenie_heartbeat_conn: EmulatorHandle, heartbeat_record_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A heartbeat deleted by hand comes back within the record's lifetime."""
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     hb = send_opsgenie_heartbeat(ensure=True, interval=1, interval_unit="hours")
     context = {"dag": DAG("expires", schedule=None), "run_id": "scheduled__1"}
@@ -247,7 +253,7 @@ def run_in_fresh_process(opsgenie_emulator: EmulatorHandle) -> Callable[[str, st
 
     def run(arguments: str, dag_id: str) -> None:
         code = (
-            "from airflow.sdk import DAG\n"
+            "from airflow.providers.common.compat.sdk import DAG\n"
             "from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat\n"
             f"context = {{'dag': DAG({dag_id!r}, schedule=None), 'run_id': 'scheduled__1'}}\n"
             f"send_opsgenie_heartbeat({arguments})(context)\n"
@@ -278,7 +284,7 @@ def test_steady_state_is_one_request_per_run_in_fresh_processes(
 
 TWO_TASKS = """
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
 with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),

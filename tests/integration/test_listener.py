@@ -21,6 +21,9 @@ from airflow_provider_opsgenie_hb.listeners.heartbeat import HeartbeatPinger
 from airflow_provider_opsgenie_hb.settings import listener_settings
 from opsgenie_heartbeat_emulator import EmulatorHandle
 
+# Airflow 2 asks a scheduled DAG for a start date.
+DAG_START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
 
 def pings(emulator: EmulatorHandle) -> list[str]:
     return [r["name"] for r in emulator.requests() if r["endpoint"] == "ping"]
@@ -66,7 +69,7 @@ def test_a_full_queue_drops_with_a_warning_and_flush_is_bounded(
 
 TAGGED_WITH_CALLBACK = """
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
 with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
@@ -99,9 +102,9 @@ def test_tag_and_callback_both_ping(
 
 
 def test_the_listener_pings_the_run_types_of_its_declaration(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
-    tagged = DAG("nightly", schedule="@daily", tags=["opsgenie-heartbeat"])
+    tagged = DAG("nightly", start_date=DAG_START, schedule="@daily", tags=["opsgenie-heartbeat"])
     assert listener.pinged_by_listener(tagged, "scheduled") == "nightly"
     assert listener.pinged_by_listener(tagged, "backfill") is None  # an old date says nothing about today
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__RUN_TYPES", "scheduled, backfill")
@@ -117,10 +120,10 @@ class _Run:
 
 
 def test_on_dag_run_success_skips_backfills(opsgenie_heartbeat_conn: EmulatorHandle) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     listener._pinger = None
-    tagged = DAG("bf_listener", schedule="@daily", tags=["opsgenie-heartbeat"])
+    tagged = DAG("bf_listener", start_date=DAG_START, schedule="@daily", tags=["opsgenie-heartbeat"])
     listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "backfill"), "success")
     listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")
     assert listener._pinger is not None
@@ -147,11 +150,11 @@ def test_a_rotated_key_works_without_a_restart(
 
 
 def test_listener_settings_come_from_airflow_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
-    tagged = DAG("nightly", schedule="@daily", tags=["opsgenie-heartbeat"])
+    tagged = DAG("nightly", start_date=DAG_START, schedule="@daily", tags=["opsgenie-heartbeat"])
     assert listener.pinged_by_listener(tagged) == "nightly"
-    assert listener.pinged_by_listener(DAG("untagged", schedule="@daily")) is None
+    assert listener.pinged_by_listener(DAG("untagged", start_date=DAG_START, schedule="@daily")) is None
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE", "prod-{{ dag_id }}")
     assert listener.pinged_by_listener(tagged) == "prod-nightly"
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "False")
@@ -216,9 +219,9 @@ def test_a_component_with_the_listener_off_pings_while_a_scheduler_with_it_on_ru
 ) -> None:
     """Two schedulers whose [opsgenie_heartbeat] differ: every run is pinged, with the settings of
     the one that has the listener on, whichever of them marks it a success."""
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
-    tagged = DAG("differs_per_scheduler", schedule="@daily", tags=["opsgenie-heartbeat"])
+    tagged = DAG("differs_per_scheduler", start_date=DAG_START, schedule="@daily", tags=["opsgenie-heartbeat"])
     # Scheduler B: the listener off, and no name template. Before A starts, its runs are not pinged.
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "False")
     listener.heartbeat_listener.on_starting(scheduler_job())
@@ -239,7 +242,9 @@ def test_a_component_with_the_listener_off_pings_while_a_scheduler_with_it_on_ru
     caplog.set_level(logging.INFO)
     listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "scheduled"), "success")
     listener.heartbeat_listener.on_dag_run_success(_Run(tagged, "backfill"), "success")  # not A's run types
-    listener.heartbeat_listener.on_dag_run_success(_Run(DAG("untagged", schedule="@daily"), "scheduled"), "success")
+    listener.heartbeat_listener.on_dag_run_success(
+        _Run(DAG("untagged", start_date=DAG_START, schedule="@daily"), "scheduled"), "success"
+    )
     assert listener._pinger.flush(5)
     assert pings(opsgenie_heartbeat_conn) == ["prod-differs_per_scheduler"] * 2
     assert any("the listener is off here, and pinged all the same" in r.getMessage() for r in caplog.records)
@@ -298,10 +303,10 @@ def test_when_the_database_cannot_be_read_a_listener_that_is_off_pings_all_the_s
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """When in doubt, ping: with the settings read before, or (none read yet) this component's own."""
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
     from sqlalchemy.exc import OperationalError
 
-    tagged = DAG("db_unreadable", schedule="@daily", tags=["opsgenie-heartbeat"])
+    tagged = DAG("db_unreadable", start_date=DAG_START, schedule="@daily", tags=["opsgenie-heartbeat"])
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE", "prod-{{ dag_id }}")
     assert presence.record(presence.identity_of(scheduler_job()), listener_settings())  # type: ignore[arg-type]
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "False")
@@ -351,7 +356,7 @@ def test_a_ping_that_fails_to_render_does_not_stop_the_pings_after_it(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE", "{{ dag.no_such_thing.either }}")
     assert presence.record(presence.identity_of(scheduler_job()), listener_settings())  # type: ignore[arg-type]

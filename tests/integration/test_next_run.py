@@ -17,6 +17,8 @@ from typing import Any
 import pendulum
 import pytest
 import time_machine
+from conftest import AIRFLOW_VERSION
+from packaging.version import Version
 
 from airflow_provider_opsgenie_hb.listeners import heartbeat as listener
 from opsgenie_heartbeat_emulator import EmulatorHandle
@@ -33,7 +35,7 @@ WEDNESDAY = THURSDAY.add(days=6)
 
 NEXT_RUN_DAG = """
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
 with DAG(dag_id="{dag_id}", schedule="{schedule}", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
@@ -44,6 +46,9 @@ with DAG(dag_id="{dag_id}", schedule="{schedule}", start_date=pendulum.datetime(
     work()
 """
 WEEKDAY_DAG = NEXT_RUN_DAG.format(dag_id="weekdays", schedule=WEEKDAYS, extra="")
+
+# dag.test() on Airflow 2 cannot say when a run was due (it has no run_after): the timeline cannot be simulated.
+pytestmark = pytest.mark.skipif(Version("3") > AIRFLOW_VERSION, reason="interval='next_run' is tested on Airflow 3")
 
 
 def airflow_gap(schedule: str, run_after: pendulum.DateTime) -> datetime.timedelta:
@@ -401,7 +406,7 @@ class _Run:
 def test_the_listener_in_next_run_mode_orders_its_requests_like_the_callback(
     weekday_heartbeat: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     emulator = weekday_heartbeat
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__INTERVAL_MODE", "next_run")
@@ -421,7 +426,7 @@ def test_the_listener_in_next_run_mode_orders_its_requests_like_the_callback(
 def test_a_typo_in_interval_mode_falls_back_and_still_pings(
     weekday_heartbeat: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__INTERVAL_MODE", "nextrun")
     caplog.set_level(logging.WARNING)

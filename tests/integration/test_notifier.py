@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from opsgenie_heartbeat_emulator import EmulatorHandle
 
 DAG_SOURCE = """
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
 with DAG(
@@ -76,9 +77,10 @@ def test_a_failed_run_does_not_ping(run_dag: Callable[..., Any], backend: Backen
 
 def _context(dag_id: str, run_id: str) -> dict[str, Any]:
     """The minimal context the DAG processor passes a DAG-level callback (no task instance)."""
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
-    return {"dag": DAG(dag_id, schedule="@daily"), "run_id": run_id, "reason": "success"}
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)  # Airflow 2 asks for one
+    return {"dag": DAG(dag_id, start_date=start, schedule="@daily"), "run_id": run_id, "reason": "success"}
 
 
 def test_backfill_runs_do_not_ping_and_can_be_opted_in(backend: Backend) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -12,18 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_timetables import DAG_FILE_IMPORTS
+from airflow_timetables import DAG_FILE_IMPORTS, MultipleCronTriggerTimetable
 from conftest import AIRFLOW_VERSION
 from packaging.version import Version
 
 from opsgenie_heartbeat_emulator import EmulatorHandle
+
+# Airflow 2 asks a scheduled DAG for a start date.
+DAG_START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 
 MARKER = "managed-by-airflow:default"
 
 HEADER = """
 import datetime
 import pendulum
-from airflow.sdk import DAG, Asset, task
+from airflow.providers.common.compat.sdk import DAG, Asset, task
 {timetables}
 from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
@@ -72,6 +76,9 @@ EXPECTED_CREATED = {
     "manual_with_interval": (3, "hours"),
 }
 
+if MultipleCronTriggerTimetable is None:  # Airflow 2
+    del DAGS["multi_cron"], EXPECTED_CREATED["multi_cron"]
+
 
 def write_dag(folder: Path, dag_id: str, schedule: str = "0 3 * * *") -> None:
     body = DAGS[dag_id].format(schedule=schedule)
@@ -113,7 +120,7 @@ def test_sync_creates_then_changes_nothing_then_follows_the_dags(
     # Four DAGs declare heartbeats that cannot be built: exit code 1, on a dry run too.
     out = sync_cli(dags_folder, "--dry-run", expect_exit=1)
     assert "Dry run: nothing was changed." in out
-    assert "Plan: 6 to create, 0 to update, 0 unchanged, 4 skipped." in out
+    assert f"Plan: {len(EXPECTED_CREATED)} to create, 0 to update, 0 unchanged, 4 skipped." in out
     assert "each tag must be at most 50 characters" in out  # a rendered tag too long: skipped, named
     for skipped in ("once", "manual", "asset"):
         assert f"! {skipped}" in out
@@ -123,7 +130,9 @@ def test_sync_creates_then_changes_nothing_then_follows_the_dags(
 
     # First run: creates, with the marker tag.
     out = sync_cli(dags_folder, expect_exit=1)
-    assert "Applied: 6 created, 0 updated, 0 deleted, 0 in conflict (left alone), 0 failed." in out
+    assert (
+        f"Applied: {len(EXPECTED_CREATED)} created, 0 updated, 0 deleted, 0 in conflict (left alone), 0 failed." in out
+    )
     stored = opsgenie_heartbeat_conn.heartbeats()
     assert {name: (hb["interval"], hb["intervalUnit"]) for name, hb in stored.items() if name != "made-by-hand"} == (
         EXPECTED_CREATED
@@ -137,7 +146,7 @@ def test_sync_creates_then_changes_nothing_then_follows_the_dags(
     # Second run: nothing to do, nothing written.
     before = len(writes(opsgenie_heartbeat_conn))
     out = sync_cli(dags_folder, expect_exit=1)
-    assert "Plan: 0 to create, 0 to update, 6 unchanged, 4 skipped." in out
+    assert f"Plan: 0 to create, 0 to update, {len(EXPECTED_CREATED)} unchanged, 4 skipped." in out
     assert len(writes(opsgenie_heartbeat_conn)) == before
 
     # A schedule change updates the interval.
@@ -174,12 +183,12 @@ def test_sync_from_python_and_as_an_operator(
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
     plan = sync_heartbeats(dags_folder, OpsgenieHeartbeatHook(), dry_run=True)
-    assert plan.count("create") == 6
+    assert plan.count("create") == len(EXPECTED_CREATED)
     assert opsgenie_heartbeat_conn.requests()[-1]["endpoint"] == "list"
 
     source = f"""
 import pendulum
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 from airflow_provider_opsgenie_hb.operators.heartbeat import OpsgenieSyncHeartbeatsOperator
 
 with DAG(dag_id="deploy_heartbeats", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
@@ -196,7 +205,7 @@ with DAG(dag_id="deploy_heartbeats", schedule=None, start_date=pendulum.datetime
 
 TAGGED = """
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 
 with DAG("{dag_id}", schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
          tags=["opsgenie-heartbeat"]):
@@ -290,7 +299,7 @@ def test_two_deployments_on_one_account_never_prune_each_other(
 def test_a_heartbeat_made_by_hand_is_a_conflict_unless_adopted_and_keeps_its_tags(
     tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
 ) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
     from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
@@ -312,7 +321,7 @@ def test_a_heartbeat_made_by_hand_is_a_conflict_unless_adopted_and_keeps_its_tag
     # The callback's ensure, and a second sync, agree with it: nothing changes.
     before = len(writes(opsgenie_heartbeat_conn))
     notifier = send_opsgenie_heartbeat(ensure=True)
-    notifier({"dag": DAG("export", schedule="@daily"), "run_id": "scheduled__1"})
+    notifier({"dag": DAG("export", start_date=DAG_START, schedule="@daily"), "run_id": "scheduled__1"})
     out = sync_cli(folder)
     assert "Plan: 0 to create, 0 to update, 1 unchanged." in out
     assert [w for w in writes(opsgenie_heartbeat_conn)[before:] if w[0] != "ping"] == []
@@ -322,11 +331,13 @@ def test_a_heartbeat_made_by_hand_is_a_conflict_unless_adopted_and_keeps_its_tag
 def test_a_heartbeat_the_callback_created_is_managed_and_sync_agrees(
     tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
 ) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
-    send_opsgenie_heartbeat(ensure=True, alert_tags=["etl"])({"dag": DAG("export", schedule="@daily")})
+    send_opsgenie_heartbeat(ensure=True, alert_tags=["etl"])(
+        {"dag": DAG("export", start_date=DAG_START, schedule="@daily")}
+    )
     assert opsgenie_heartbeat_conn.heartbeats()["export"]["alertTags"] == ["etl", MARKER]
     folder = tmp_path / "dags"
     folder.mkdir()
@@ -334,8 +345,8 @@ def test_a_heartbeat_the_callback_created_is_managed_and_sync_agrees(
         TAGGED.format(dag_id="export")
         .replace('tags=["opsgenie-heartbeat"]', 'on_success_callback=send_opsgenie_heartbeat(alert_tags=["etl"])')
         .replace(
-            "from airflow.sdk import DAG, task",
-            "from airflow.sdk import DAG, task\n"
+            "from airflow.providers.common.compat.sdk import DAG, task",
+            "from airflow.providers.common.compat.sdk import DAG, task\n"
             "from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat",
         )
     )
@@ -405,7 +416,7 @@ def test_paused_dags_have_their_heartbeats_disabled_and_enabled_again(
 
 NOTIFIED = """
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
 with DAG("{dag_id}", schedule="{schedule}", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
@@ -533,9 +544,9 @@ def test_a_folder_whose_dags_name_another_connection_says_which(
     folder.mkdir()
     callback = 'on_success_callback=send_opsgenie_heartbeat(opsgenie_heartbeat_conn_id="prod_og")'
     source = TAGGED.replace('tags=["opsgenie-heartbeat"]', callback).replace(
-        "from airflow.sdk import DAG, task",
-        "from airflow.sdk import DAG, task\nfrom airflow_provider_opsgenie_hb.notifications.heartbeat import "
-        "send_opsgenie_heartbeat",
+        "from airflow.providers.common.compat.sdk import DAG, task",
+        "from airflow.providers.common.compat.sdk import DAG, task\n"
+        "from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat",
     )
     (folder / "typo.py").write_text(source.format(dag_id="typo"))
     out = sync_cli(folder, "--dry-run", expect_exit=1)
@@ -563,7 +574,7 @@ def test_a_wrong_key_says_what_to_do(
 
 TASK_LEVEL = """
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
 hb = send_opsgenie_heartbeat(name="task-level-{{ dag.dag_id }}", interval=2, interval_unit="hours")

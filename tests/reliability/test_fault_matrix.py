@@ -116,7 +116,7 @@ def test_the_callback_under_each_fault_keeps_the_run_green_and_its_deadline(
     run_dag: Callable[..., Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
@@ -141,7 +141,7 @@ def test_the_callback_under_each_fault_keeps_the_run_green_and_its_deadline(
     dag_id = "fault_" + "".join(ch if ch.isalnum() else "_" for ch in fault.label)
     source = f"""
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 from airflow_provider_opsgenie_hb.notifications.heartbeat import send_opsgenie_heartbeat
 
 with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),

@@ -67,7 +67,7 @@ def test_importing_the_plugin_stays_cheap() -> None:
     """Every Airflow process imports the plugin: the page's app, FastAPI and sync come only with a request."""
     code = (
         "import sys, json\n"
-        "import airflow.providers.common.compat.sdk\n"
+        "from airflow.providers.common.compat.sdk import AirflowPlugin, hookimpl\n"
         "before = set(sys.modules)\n"
         "import airflow_provider_opsgenie_hb.plugin\n"
         "print(json.dumps(sorted(set(sys.modules) - before)))\n"
