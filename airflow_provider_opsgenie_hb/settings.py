@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,15 @@ DEFAULT_NAME_TEMPLATE = "{{ dag.dag_id }}"
 RUN_TYPES = ("scheduled", "manual", "asset_triggered", "operator_triggered", "asset_materialization", "backfill")
 #: Backfills are left out: an old date succeeding says nothing about whether today's runs happen.
 DEFAULT_RUN_TYPES = tuple(t for t in RUN_TYPES if t != "backfill")
+#: Airflow 2's names of the same run types
+RUN_TYPE_ALIASES = {"dataset_triggered": "asset_triggered"}
+
+
+def canonical_run_types(run_types: Iterable[str]) -> frozenset[str]:
+    """``run_types`` with Airflow 2's names (``dataset_triggered``) given as this project's (``asset_triggered``)."""
+    return frozenset(RUN_TYPE_ALIASES.get(t, t) for t in run_types)
+
+
 #: ``longest_gap``: a fixed interval from the schedule; ``next_run``: each run sets it to the next run
 INTERVAL_MODES = ("longest_gap", "next_run")
 RECORD_STORES = ("directory", "metadata")
@@ -185,13 +195,20 @@ def listener_settings() -> ListenerSettings:
 
 
 def run_types(value: str) -> frozenset[str]:
-    """``run_types`` as a set; raises ``ValueError`` naming the unknown ones."""
-    listed = frozenset(t.strip() for t in value.split(",") if t.strip())
+    """``run_types`` as a set. Unknown ones are left out with a warning, and with none known left the
+    default is used: a typo must not stop the pings."""
+    listed = canonical_run_types(t.strip() for t in value.split(",") if t.strip())
     unknown = listed - set(RUN_TYPES)
     if unknown:
-        raise ValueError(
-            f"[{SECTION}] run_types: unknown {sorted(unknown)}; known are {', '.join(RUN_TYPES)} (comma-separated)"
+        known = listed - unknown
+        log.warning(
+            "[%s] run_types: unknown %s (known are %s, comma-separated): using %s",
+            SECTION,
+            sorted(unknown),
+            ", ".join(RUN_TYPES),
+            ", ".join(sorted(known or DEFAULT_RUN_TYPES)),
         )
+        return known or frozenset(DEFAULT_RUN_TYPES)
     return listed
 
 

@@ -83,6 +83,13 @@ def ui_plugins_supported() -> bool:
     return hasattr(AirflowPlugin, "external_views")
 
 
+def tasks_read_the_database() -> bool:
+    """Whether a task may read Airflow's metadata database (Airflow 2; from 3.0 tasks talk to the API server)."""
+    import airflow
+
+    return int(airflow.__version__.split(".", 1)[0]) < 3
+
+
 def core_timetable(timetable: Any) -> Any:
     """The scheduler-side timetable of ``timetable``: converted from the Task SDK's on Airflow 3.2+, itself before."""
     try:

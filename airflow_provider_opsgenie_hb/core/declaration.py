@@ -28,8 +28,10 @@ from airflow_provider_opsgenie_hb.api.schema import (
 from airflow_provider_opsgenie_hb.settings import (
     DEFAULT_CONN_ID,
     DEFAULT_RUN_TYPES,
+    RUN_TYPE_ALIASES,
     RUN_TYPES,
     ListenerSettings,
+    canonical_run_types,
     listener_settings,
 )
 
@@ -189,7 +191,7 @@ def dag_declarations(dag: Any, settings: ListenerSettings | None = None) -> list
 
 def check_run_types(run_types: Collection[str]) -> str | None:
     """The problem with a ``run_types`` argument, or None."""
-    unknown = set(run_types) - set(RUN_TYPES)
+    unknown = canonical_run_types(run_types) - set(RUN_TYPES)
     return f"unknown {sorted(unknown)}; known are {', '.join(RUN_TYPES)}" if unknown else None
 
 
@@ -197,9 +199,11 @@ def run_type_of(dag_run: Any, run_id: str | None = None) -> str | None:
     """The run's type from the DAG run, or from the prefix of a generated run id (None: unknown)."""
     run_type = getattr(dag_run, "run_type", None)
     if run_type is not None:
-        return str(getattr(run_type, "value", run_type))
+        value = str(getattr(run_type, "value", run_type))
+        return RUN_TYPE_ALIASES.get(value, value)
     run_id = str(run_id or "")
     prefix = run_id.split("__", 1)[0]
+    prefix = RUN_TYPE_ALIASES.get(prefix, prefix)
     return prefix if "__" in run_id and prefix in RUN_TYPES else None
 
 

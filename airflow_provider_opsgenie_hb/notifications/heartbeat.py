@@ -34,7 +34,13 @@ from airflow_provider_opsgenie_hb.core.declaration import (
     run_type_of,
 )
 from airflow_provider_opsgenie_hb.core.delivery import DeliveryOutcome, deliver_within, run_delivery
-from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, DEFAULT_NAME_TEMPLATE, DEFAULT_RUN_TYPES, RUN_TYPES
+from airflow_provider_opsgenie_hb.settings import (
+    DEFAULT_CONN_ID,
+    DEFAULT_NAME_TEMPLATE,
+    DEFAULT_RUN_TYPES,
+    RUN_TYPES,
+    canonical_run_types,
+)
 from airflow_provider_opsgenie_hb.version_compat import template_env_dag
 
 if TYPE_CHECKING:
@@ -98,7 +104,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         self.grace = grace
         self.deadline = deadline
         self.raise_on_error = raise_on_error
-        self.run_types = frozenset(run_types)
+        self.run_types = canonical_run_types(run_types)
         for key in DECLARED_FIELDS:
             setattr(self, key, fields.get(key))
         problems = declaration_problems(

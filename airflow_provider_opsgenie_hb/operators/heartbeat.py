@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -349,8 +349,9 @@ class OpsgenieSyncHeartbeatsOperator(_ConnectionOperator):
     :param adopt: manage existing heartbeats this deployment does not manage yet.
     :param allow_empty: let ``prune`` run when no DAG declares a heartbeat.
     :param paused: ``"disable"``: disable the heartbeats of DAGs paused in Airflow, and enable
-        them again once the DAGs are unpaused (pause states read through Airflow's REST API).
-    :param airflow_api_conn_id: with ``paused``, an ``http`` connection to Airflow's API server.
+        them again once the DAGs are unpaused (pause states read through Airflow's REST API; on
+        Airflow 2, from the metadata database).
+    :param airflow_api_conn_id: with ``paused`` on Airflow 3, an ``http`` connection to Airflow's API server.
     :param opsgenie_heartbeat_conn_id: the ``opsgenie_heartbeat`` connection.
     :return: heartbeat names by outcome: ``created``, ``updated``, ``unchanged``, ``conflict``,
         ``orphaned``, ``deleted``, ``skipped`` (with ``dry_run``: ``create`` and ``update``, the plan).
@@ -385,10 +386,18 @@ class OpsgenieSyncHeartbeatsOperator(_ConnectionOperator):
     def execute(self, context: Context) -> dict[str, list[str]]:
         from airflow.providers.common.compat.sdk import conf
 
-        from airflow_provider_opsgenie_hb.core.paused import paused_from_api
+        from airflow_provider_opsgenie_hb.core.paused import paused_from_api, paused_from_database
         from airflow_provider_opsgenie_hb.core.sync import sync_heartbeats
+        from airflow_provider_opsgenie_hb.version_compat import tasks_read_the_database
 
         folder = self.dags_folder or conf.get("core", "dags_folder")
+        paused_states: Callable[[Collection[str]], Mapping[str, bool]] | None = None
+        if self.paused:
+            paused_states = (
+                paused_from_database
+                if tasks_read_the_database()
+                else (lambda ids: paused_from_api(self.airflow_api_conn_id, ids))
+            )
         plan = sync_heartbeats(
             folder,
             self.hook,
@@ -397,7 +406,7 @@ class OpsgenieSyncHeartbeatsOperator(_ConnectionOperator):
             prune=self.prune,
             adopt=self.adopt,
             allow_empty=self.allow_empty,
-            paused_states=(lambda ids: paused_from_api(self.airflow_api_conn_id, ids)) if self.paused else None,
+            paused_states=paused_states,
         )
         log.info("Heartbeat sync of %s:\n%s", folder, plan.render())
         done = {"create": "created", "update": "updated"} if plan.applied else {}

@@ -149,6 +149,24 @@ def test_a_rotated_key_works_without_a_restart(
     ]
 
 
+def test_an_unknown_run_type_in_the_settings_is_left_out_and_never_stops_the_pings(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A typo (or Airflow 2's ``dataset_triggered``) in ``run_types`` must not silence every tagged DAG."""
+    from airflow.providers.common.compat.sdk import DAG
+
+    from airflow_provider_opsgenie_hb.settings import DEFAULT_RUN_TYPES, listener_settings
+
+    caplog.set_level(logging.WARNING)
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__RUN_TYPES", "scheduled, dataset_triggered, nightly")
+    assert listener_settings().run_types == {"scheduled", "asset_triggered"}
+    assert "run_types: unknown ['nightly']" in caplog.text
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__RUN_TYPES", "nightly")
+    assert listener_settings().run_types == set(DEFAULT_RUN_TYPES)  # none known: the default, not none
+    tagged = DAG("typo_in_run_types", start_date=DAG_START, schedule="@daily", tags=["opsgenie-heartbeat"])
+    assert listener.pinged_by_listener(tagged, "scheduled") == "typo_in_run_types"
+
+
 def test_listener_settings_come_from_airflow_config(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.providers.common.compat.sdk import DAG
 

@@ -91,6 +91,22 @@ def test_backfill_runs_do_not_ping_and_can_be_opted_in(backend: Backend) -> None
     assert backend.pings() == ["bf", "bf"]
 
 
+class _Run:
+    def __init__(self, run_type: str) -> None:
+        self.run_type = run_type
+
+
+def test_airflow_2s_dataset_triggered_runs_ping_as_asset_triggered_runs(backend: Backend) -> None:
+    """Airflow 2 names an asset-triggered run ``dataset_triggered``: it pings by default, and may be named so."""
+    send_opsgenie_heartbeat()(_context("ds", "dataset_triggered__2026-01-01T00:00:00+00:00"))
+    send_opsgenie_heartbeat()({**_context("ds", "x"), "dag_run": _Run("dataset_triggered")})
+    send_opsgenie_heartbeat(run_types=["dataset_triggered"])(
+        {**_context("ds", "x"), "dag_run": _Run("asset_triggered")}
+    )
+    send_opsgenie_heartbeat(run_types=["scheduled"])(_context("ds", "dataset_triggered__2026-01-02T00:00:00+00:00"))
+    assert backend.pings() == ["ds", "ds", "ds"]
+
+
 def test_ensure_pings_first_and_is_remembered_between_runs(backend: Backend) -> None:
     for _ in range(3):
         send_opsgenie_heartbeat(ensure=True, interval=30, interval_unit="minutes")(_context("once", "manual__1"))

@@ -414,6 +414,39 @@ def test_paused_dags_have_their_heartbeats_disabled_and_enabled_again(
     assert stored["paused_report"]["enabled"] is False  # disabled by hand: not sync's to undo
 
 
+@pytest.mark.skipif(
+    Version("3") <= AIRFLOW_VERSION,
+    reason="from Airflow 3 a task reads pause states through the API server (tests/e2e)",
+)
+def test_on_airflow_2_the_sync_operator_reads_pause_states_from_the_database(
+    run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle, airflow_db: str
+) -> None:
+    from airflow.cli import cli_parser
+    from conftest import DAGS_FOLDER
+
+    def airflow(*args: str) -> None:
+        parsed = cli_parser.get_parser().parse_args(list(args))
+        parsed.func(parsed)
+
+    folder = tagged_folder(DAGS_FOLDER, "op_paused_export", "op_paused_report", name="op_paused_case")
+    airflow("dags", "reserialize")
+    airflow("dags", "unpause", "op_paused_report")
+    airflow("dags", "pause", "op_paused_export")
+    source = f"""
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+from airflow_provider_opsgenie_hb.operators.heartbeat import OpsgenieSyncHeartbeatsOperator
+
+with DAG("op_paused_sync", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+    OpsgenieSyncHeartbeatsOperator(task_id="sync", dags_folder={str(folder)!r}, paused="disable")
+"""
+    assert run_dag(source, "op_paused_sync").state == "success"
+    stored = opsgenie_heartbeat_conn.heartbeats()
+    assert stored["op_paused_export"]["enabled"] is False
+    assert "paused-in-airflow:default" in stored["op_paused_export"]["alertTags"]
+    assert stored["op_paused_report"]["enabled"] is True
+
+
 NOTIFIED = """
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, task
