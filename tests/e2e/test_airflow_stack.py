@@ -22,7 +22,7 @@ from opsgenie_heartbeat_emulator import EmulatorHandle
 
 pytestmark = [
     pytest.mark.e2e,
-    # This stack runs Airflow 3's api-server; one of Airflow 2's webserver is not built yet.
+    # Airflow 3's api-server and DAG processor; Airflow 2's stack is test_airflow2_stack.py.
     pytest.mark.skipif(Version("3") > AIRFLOW_VERSION, reason="the e2e stack runs on Airflow 3"),
 ]
 
