@@ -195,6 +195,11 @@ def check_run_types(run_types: Collection[str]) -> str | None:
     return f"unknown {sorted(unknown)}; known are {', '.join(RUN_TYPES)}" if unknown else None
 
 
+def run_types_of(run_types: Collection[str]) -> frozenset[str]:
+    """A ``run_types`` argument as a set, with Airflow 2's ``dataset_triggered`` as ``asset_triggered``."""
+    return canonical_run_types(run_types)
+
+
 def run_type_of(dag_run: Any, run_id: str | None = None) -> str | None:
     """The run's type from the DAG run, or from the prefix of a generated run id (None: unknown)."""
     run_type = getattr(dag_run, "run_type", None)

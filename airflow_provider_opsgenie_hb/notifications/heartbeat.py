@@ -32,15 +32,10 @@ from airflow_provider_opsgenie_hb.core.declaration import (
     interval_policy,
     mid_run_task,
     run_type_of,
+    run_types_of,
 )
 from airflow_provider_opsgenie_hb.core.delivery import DeliveryOutcome, deliver_within, run_delivery
-from airflow_provider_opsgenie_hb.settings import (
-    DEFAULT_CONN_ID,
-    DEFAULT_NAME_TEMPLATE,
-    DEFAULT_RUN_TYPES,
-    RUN_TYPES,
-    canonical_run_types,
-)
+from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, DEFAULT_NAME_TEMPLATE, DEFAULT_RUN_TYPES, RUN_TYPES
 from airflow_provider_opsgenie_hb.version_compat import template_env_dag
 
 if TYPE_CHECKING:
@@ -104,7 +99,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
         self.grace = grace
         self.deadline = deadline
         self.raise_on_error = raise_on_error
-        self.run_types = canonical_run_types(run_types)
+        self.run_types = run_types_of(run_types)
         for key in DECLARED_FIELDS:
             setattr(self, key, fields.get(key))
         problems = declaration_problems(
