@@ -249,8 +249,10 @@ def _ensure(
     name = delivery.name
     fields, policy = delivery.ensure()
     fields = dict(fields)
-    key = record.fact("ensured", *scope, fields)
-    if reached and record.is_recorded(key):
+    # One entry per heartbeat, holding a hash of the settings: settings templated with run context
+    # (``{{ ds }}``) replace it rather than add an entry per run.
+    key, settings = record.fact("ensured", *scope), record.digest(fields)
+    if reached and record.recall(key) == settings:
         return
     if exact is not None:  # created with the interval until the next run; an existing one keeps its own
         fields["interval"], fields["interval_unit"] = exact.interval.interval, exact.interval.interval_unit
@@ -278,7 +280,7 @@ def _ensure(
         remember_interval(scope, exact)
     if result.action == "created" or not reached:
         _ping(service, delivery)
-    record.record(key)
+    record.remember(key, settings)
 
 
 def _check_exists(service: HeartbeatService, delivery: Delivery, scope: tuple[str, ...]) -> None:

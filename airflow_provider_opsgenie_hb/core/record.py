@@ -8,9 +8,10 @@ small file under ``[opsgenie_heartbeat] record_dir`` (default ``$XDG_CACHE_HOME`
 ``[opsgenie_heartbeat] record_ttl_seconds`` (default one day; 0 turns the record off).
 
 A fact is keyed by connection id, a hash of the base URL and credentials (another account
-behind the same connection id is another fact), the heartbeat name and the ensured
-settings, so a changed setting is ensured at once and a heartbeat deleted by hand comes
-back within a day. Only hashes are written: a record holds no key and no setting. A
+behind the same connection id is another fact) and the heartbeat name; the "ensured" fact
+holds a hash of the ensured settings, so a changed setting is ensured at once, settings
+templated per run replace one entry rather than add one per run, and a heartbeat deleted by
+hand comes back within a day. Only hashes are written: a record holds no key and no setting. A
 missing, corrupt, unreadable or unwritable record only means the check is made again: it
 never fails a callback and never holds back a ping.
 
@@ -177,6 +178,11 @@ def scope(conn_id: str, client: Any, name: str) -> tuple[str, ...]:
 def fact(kind: str, *parts: Any) -> str:
     """A fact's key: the kind and its parts, as a stable text (hashed by the store)."""
     return json.dumps([kind, *parts], sort_keys=True, default=str)
+
+
+def digest(value: Any) -> str:
+    """A hash of ``value`` (as stable text), for an entry that must hold no setting."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
 def is_recorded(key: str) -> bool:

@@ -122,6 +122,20 @@ def test_a_changed_setting_is_ensured_at_once(backend: Backend) -> None:
     assert backend.heartbeats()["change"]["interval"] == 45
 
 
+def test_settings_templated_per_run_keep_one_record_entry(backend: Backend, metadata_record: None) -> None:
+    from conftest import record_variables
+
+    notifier = send_opsgenie_heartbeat(ensure=True, description="last run {{ run_id }}")
+    counts = []
+    for run in range(1, 4):
+        notifier(_context("templated", f"scheduled__{run}"))
+        assert backend.heartbeats()["templated"]["description"] == f"last run scheduled__{run}"
+        counts.append(len(record_variables()))
+    # Each run's settings differ, so each run ensures them; its entry replaces the run before's.
+    assert backend.operations()[-2:] == ["get", "update"]
+    assert counts[0] == counts[1] == counts[2], counts
+
+
 def test_ensure_updates_a_heartbeat_that_drifted(backend: Backend) -> None:
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
