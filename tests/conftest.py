@@ -233,6 +233,18 @@ def provider_cli(airflow_db: str) -> Callable[..., str]:
 
 
 @pytest.fixture
+def airflow_cli(airflow_db: str) -> Callable[..., None]:
+    """Run one of Airflow's own CLI commands (``"dags", "pause", ...``) in this process."""
+    from airflow.cli import cli_parser
+
+    def run(*args: str) -> None:
+        parsed = cli_parser.get_parser().parse_args(list(args))
+        parsed.func(parsed)
+
+    return run
+
+
+@pytest.fixture
 def provider_main(airflow_db: str) -> Callable[..., str]:
     """Run the ``opsgenie-heartbeat`` command's ``main`` in this process: what ``provider_cli`` checks, without
     the seconds of Airflow imports a new process costs. Its log lines of WARNING and above go to its stderr."""

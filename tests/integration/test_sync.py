@@ -382,30 +382,25 @@ def test_the_marker_of_earlier_releases_is_upgraded_when_declared_and_never_prun
 
 
 def test_paused_dags_have_their_heartbeats_disabled_and_enabled_again(
-    sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle, airflow_db: str
+    sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle, airflow_cli: Callable[..., None]
 ) -> None:
     """Pause states set through Airflow's own CLI commands (run in this process) and read from its metadata database."""
-    from airflow.cli import cli_parser
     from conftest import DAGS_FOLDER
 
     from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
 
-    def airflow(*args: str) -> None:
-        parsed = cli_parser.get_parser().parse_args(list(args))
-        parsed.func(parsed)
-
     folder = tagged_folder(DAGS_FOLDER, "paused_export", "paused_report", name="paused_case")
-    airflow("dags", "reserialize")
-    airflow("dags", "unpause", "--treat-dag-id-as-regex", "--yes", "^paused_")  # DAGs start paused
+    airflow_cli("dags", "reserialize")
+    airflow_cli("dags", "unpause", "--treat-dag-id-as-regex", "--yes", "^paused_")  # DAGs start paused
     sync_cli(folder, "--paused", "disable")
     OpsgenieHeartbeatHook().disable_heartbeat("paused_report")  # a maintenance window, by hand
-    airflow("dags", "pause", "paused_export")
+    airflow_cli("dags", "pause", "paused_export")
     out = sync_cli(folder, "--paused", "disable")
     assert "disabled: its DAG is paused" in out
     stored = opsgenie_heartbeat_conn.heartbeats()
     assert stored["paused_export"]["enabled"] is False
     assert stored["paused_report"]["enabled"] is False
-    airflow("dags", "unpause", "paused_export")
+    airflow_cli("dags", "unpause", "paused_export")
     out = sync_cli(folder, "--paused", "disable")
     assert "enabled again: its DAG is no longer paused" in out
     stored = opsgenie_heartbeat_conn.heartbeats()
@@ -419,19 +414,14 @@ def test_paused_dags_have_their_heartbeats_disabled_and_enabled_again(
     reason="from Airflow 3 a task reads pause states through the API server (tests/e2e)",
 )
 def test_on_airflow_2_the_sync_operator_reads_pause_states_from_the_database(
-    run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle, airflow_db: str
+    run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle, airflow_cli: Callable[..., None]
 ) -> None:
-    from airflow.cli import cli_parser
     from conftest import DAGS_FOLDER
 
-    def airflow(*args: str) -> None:
-        parsed = cli_parser.get_parser().parse_args(list(args))
-        parsed.func(parsed)
-
     folder = tagged_folder(DAGS_FOLDER, "op_paused_export", "op_paused_report", name="op_paused_case")
-    airflow("dags", "reserialize")
-    airflow("dags", "unpause", "op_paused_report")
-    airflow("dags", "pause", "op_paused_export")
+    airflow_cli("dags", "reserialize")
+    airflow_cli("dags", "unpause", "op_paused_report")
+    airflow_cli("dags", "pause", "op_paused_export")
     source = f"""
 import pendulum
 from airflow.providers.common.compat.sdk import DAG
