@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,7 +177,7 @@ def tag_declaration(dag: Any, settings: ListenerSettings | None = None) -> Heart
 def dag_declarations(dag: Any, settings: ListenerSettings | None = None) -> list[HeartbeatDeclaration]:
     """Every heartbeat ``dag`` declares: its notifiers' (in callback order), its last tasks' notifiers'
     (a task-level ``on_success_callback``, once each), then its tag's. A notifier on a task with
-    downstream tasks never pings (see :func:`mid_run_task`): it declares nothing."""
+    downstream tasks never pings (see :func:`task_level_holds_ping`): it declares nothing."""
     found: list[HeartbeatDeclaration] = []
     last_tasks = [t for t in getattr(dag, "tasks", None) or () if not getattr(t, "downstream_task_ids", None)]
     for owner in (dag, *last_tasks):
@@ -274,11 +275,30 @@ MID_RUN_WARNING = (
     "does not mean the DAG run succeeded. Give the notifier to the DAG's on_success_callback (or to its last "
     "task), not to every task through default_args."
 )
+FINAL_TASKS_WARNING = (
+    "Pinging OpsGenie heartbeat on the success of task %r, one of the %d final tasks of DAG %r: each pings on "
+    "its own success, so a run whose other final task fails is pinged all the same. Give the notifier to the "
+    "DAG's on_success_callback."
+)
 
 
-def mid_run_task(context: Mapping[str, Any]) -> bool:
-    """A task-level callback for a task with downstream tasks, while the DAG run still runs: not a DAG success."""
+def task_level_holds_ping(context: Mapping[str, Any], log: logging.Logger) -> bool:
+    """For a task-level callback: whether its task's success is no DAG success yet (then nothing is pinged).
+
+    A task with downstream tasks, while the DAG run still runs, is not the run's success: held, with a
+    warning. One of several final tasks pings (when in doubt, ping), with a warning that another final
+    task's failure would not hold it back.
+    """
     task, dag_run = context.get("task"), context.get("dag_run")
     state = getattr(dag_run, "state", None)
     state = str(getattr(state, "value", state) or "")
-    return task is not None and state == "running" and bool(getattr(task, "downstream_task_ids", None))
+    if task is None or state != "running":
+        return False
+    if getattr(task, "downstream_task_ids", None):
+        log.warning(MID_RUN_WARNING, getattr(task, "task_id", "?"))
+        return True
+    dag = context.get("dag") or getattr(task, "dag", None)
+    final = [t for t in getattr(dag, "tasks", None) or () if not getattr(t, "downstream_task_ids", None)]
+    if len(final) > 1:
+        log.warning(FINAL_TASKS_WARNING, getattr(task, "task_id", "?"), len(final), getattr(dag, "dag_id", "?"))
+    return False

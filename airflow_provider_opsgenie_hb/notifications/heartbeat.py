@@ -26,13 +26,12 @@ from airflow_provider_opsgenie_hb.api.errors import HeartbeatValidationError
 from airflow_provider_opsgenie_hb.api.schema import TEMPLATED_FIELDS, check_fields
 from airflow_provider_opsgenie_hb.core.declaration import (
     DECLARED_FIELDS,
-    MID_RUN_WARNING,
     HeartbeatDeclaration,
     declaration_problems,
     interval_policy,
-    mid_run_task,
     run_type_of,
     run_types_of,
+    task_level_holds_ping,
 )
 from airflow_provider_opsgenie_hb.core.delivery import DeliveryOutcome, deliver_within, run_delivery
 from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, DEFAULT_NAME_TEMPLATE, DEFAULT_RUN_TYPES, RUN_TYPES
@@ -154,8 +153,7 @@ class OpsgenieHeartbeatNotifier(BaseNotifier):
             if run_type is not None and run_type not in self.run_types:
                 log.info("Not pinging OpsGenie heartbeat for a %s run (run_types=%s)", run_type, sorted(self.run_types))
                 return
-            if mid_run_task(context):
-                log.warning(MID_RUN_WARNING, getattr(context.get("task"), "task_id", "?"))
+            if task_level_holds_ping(context, log):
                 return
             if not self.name and dag is None:
                 raise HeartbeatValidationError("no heartbeat name given and no DAG in the context to name it after")

@@ -311,6 +311,31 @@ def test_a_task_level_notifier_pings_only_when_the_last_task_succeeds(
     assert _pings(opsgenie_heartbeat_conn) == [dag_id] * pings
 
 
+TWO_FINAL_TASKS = TWO_TASKS.replace(
+    "    load(extract())",
+    """    @task
+    def load_b(value):
+        raise RuntimeError("load_b failed")
+
+    value = extract()
+    load(value)
+    load_b(value)""",
+)
+
+
+def test_one_of_several_final_tasks_pings_and_warns_that_the_others_may_fail(
+    run_dag: Callable[..., Any], opsgenie_heartbeat_conn: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    run_dag(TWO_FINAL_TASKS.format(dag_id="two_final_tasks", load="return value"), "two_final_tasks")
+    # load cannot know that load_b fails: it pings (when in doubt, ping), and says what to do instead.
+    assert _pings(opsgenie_heartbeat_conn) == ["two_final_tasks"]
+    warnings = [r.getMessage() for r in caplog.records if "final tasks of DAG" in r.getMessage()]
+    assert warnings
+    assert "'load', one of the 2 final tasks of DAG 'two_final_tasks'" in warnings[0]
+    assert "on_success_callback" in warnings[0]
+
+
 def test_the_record_tells_accounts_behind_one_url_apart_and_holds_no_key() -> None:
     from airflow_provider_opsgenie_hb.api.client import HeartbeatClient
 
