@@ -122,6 +122,8 @@ class HeartbeatDeclaration:
     run_types: frozenset[str] = frozenset(DEFAULT_RUN_TYPES)
     interval: IntervalPolicy = field(default_factory=LongestGap)
     fields: Mapping[str, Any] = field(default_factory=dict)
+    #: the listener's (a tagged DAG's, named by ``[opsgenie_heartbeat] name_template``), not a notifier's
+    by_listener: bool = False
 
     @property
     def follows_next_run(self) -> bool:
@@ -171,6 +173,7 @@ def tag_declaration(dag: Any, settings: ListenerSettings | None = None) -> Heart
         conn_id=settings.conn_id,
         run_types=settings.run_types,
         interval=NextRunInterval() if settings.interval_mode == NEXT_RUN else LongestGap(),
+        by_listener=True,
     )
 
 

@@ -6,6 +6,11 @@ files. :func:`read_dag_folder` reads them (it runs DAG code: the page calls it i
 process). Every ``sync`` that applies its plan :func:`publish`\\ es what it read as one Airflow
 Variable (:data:`VARIABLE`), written where the DAG files are (a task, or the CLI) and never at
 DAG-parse time; an API server without DAG files shows :func:`recorded` instead.
+
+The same Variable keeps the names syncs have seen declared (``seen``), so that ``prune`` deletes
+only a heartbeat a DAG once declared and declares no more: one that something sync cannot see
+pings (an ``OpsgenieEnsureHeartbeatOperator``, a notifier wrapped in a function, the listener
+of a host with other settings) is never an orphan it may delete (:func:`keep_orphans_no_sync_saw_declared`).
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_opsgenie_hb.core.declaration import dag_declarations, render_for_dag
-from airflow_provider_opsgenie_hb.core.reconcile import PlanItem
+from airflow_provider_opsgenie_hb.core.reconcile import PlanItem, SyncPlan
 from airflow_provider_opsgenie_hb.core.status import unwatched_dags
 from airflow_provider_opsgenie_hb.core.sync import declarations, exception_line, load_dags
-from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, listener_settings
+from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, ListenerSettings, listener_settings
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,9 @@ class DagFolder:
     unwatched: tuple[str, ...] = ()
     #: where the declarations come from (``sync on <host>, <folder>, <when>`` for a recorded copy)
     origin: str = ""
+    #: per connection, each heartbeat name syncs saw declared and that still exists: the host of the
+    #: last sync that saw it, and the listener's name template when the listener declared it
+    seen: dict[str, dict[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -61,6 +69,7 @@ class DagFolder:
                 "import_errors": self.import_errors,
                 "unwatched": list(self.unwatched),
                 "origin": self.origin,
+                "seen": self.seen,
             }
         )
 
@@ -74,6 +83,7 @@ class DagFolder:
             import_errors=dict(data["import_errors"]),
             unwatched=tuple(data["unwatched"]),
             origin=str(data.get("origin", "")),
+            seen=dict(data.get("seen") or {}),
         )
 
 
@@ -104,19 +114,90 @@ def dag_folder_of(folder: str | Path, dags: list[Any], errors: dict[str, str]) -
     )
 
 
-def publish(folder: str | Path, dags: list[Any], errors: dict[str, str]) -> None:
-    """Record what ``dags`` declare in the metadata database, for the page; never raises (says why not)."""
+def publish(
+    folder: str | Path,
+    dags: list[Any],
+    errors: dict[str, str],
+    *,
+    seen: dict[str, dict[str, Any]] | None = None,
+    conn_id: str = DEFAULT_CONN_ID,
+    applied: SyncPlan | None = None,
+    settings: ListenerSettings | None = None,
+) -> None:
+    """Record what ``dags`` declare in the metadata database, for the page, and (with ``applied``,
+    the plan sync carried out on ``conn_id``) the names seen declared, for the next prune: those
+    ``seen`` before that still exist, and those declared now. Never raises (says why not)."""
     from airflow_provider_opsgenie_hb.version_compat import set_variable
 
+    host = socket.gethostname()
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     try:
         read = dag_folder_of(folder, dags, errors)
-        origin = f"recorded by sync on {socket.gethostname()} from {folder}, {when}"
-        set_variable(VARIABLE, dataclasses.replace(read, origin=origin).to_json(), _DESCRIPTION)
+        all_seen = {}
+        if applied is not None:
+            try:
+                earlier = recorded()
+            except ValueError:  # not a record of ours: replaced, and the names seen before are lost
+                earlier = None
+            all_seen = dict(earlier.seen) if earlier is not None else {}
+            before = seen if seen is not None else all_seen.get(conn_id, {})
+            all_seen[conn_id] = _seen_now(before, applied, host, settings or listener_settings())
+        origin = f"recorded by sync on {host} from {folder}, {when}"
+        set_variable(VARIABLE, dataclasses.replace(read, origin=origin, seen=all_seen).to_json(), _DESCRIPTION)
     except Exception as exc:
         log.info("The declarations were not recorded for the Heartbeats page (Variable %s): %s", VARIABLE, exc)
         return
     log.info("Recorded the declarations for the Heartbeats page (Airflow Variable %s)", VARIABLE)
+
+
+def _seen_now(
+    seen: dict[str, Any], applied: SyncPlan, host: str, settings: ListenerSettings
+) -> dict[str, dict[str, Any]]:
+    now = {item.name: seen[item.name] for item in applied.items if item.action == "orphaned" and item.name in seen}
+    for item in applied.items:
+        if item.action not in ("orphaned", "deleted", "elsewhere"):
+            now[item.name] = {"host": host, "listener": settings.name_template if item.by_listener else None}
+    return now
+
+
+def keep_orphans_no_sync_saw_declared(
+    sync_plan: SyncPlan, conn_id: str, settings: ListenerSettings
+) -> dict[str, dict[str, Any]] | None:
+    """Make an orphan prunable only if a sync saw a DAG declare it, through the listener only with
+    ``settings``' name template (a host with the listener off or another template must not delete the
+    listener's heartbeats). Returns the names seen declared on ``conn_id`` (None: they could not be read,
+    and no orphan is prunable)."""
+    seen: dict[str, Any] | None
+    unread = ""
+    try:
+        earlier = recorded()
+        seen = (earlier.seen if earlier is not None else {}).get(conn_id, {})
+    except Exception as exc:
+        why = exception_line(str(exc)) or type(exc).__name__
+        unread = f"the heartbeats earlier syncs saw declared could not be read ({VARIABLE}: {why})"
+        seen = None
+    listener = settings.name_template if settings.enabled else None
+    for item in sync_plan.items:
+        if item.action != "orphaned" or not item.prunable:
+            continue
+        entry = seen.get(item.name) if seen is not None else None
+        if entry is not None and entry.get("listener") not in (None, listener):
+            here = f"name template {listener!r}" if listener else "the listener off"
+            item.prunable = False
+            item.reason = (
+                f"the listener declared it (name template {entry['listener']!r}) when sync ran on "
+                f"{entry.get('host')}; here sync runs with {here}: never pruned here (keep [opsgenie_heartbeat] "
+                "the same on every host; delete it by hand if nothing pings it)"
+            )
+        elif entry is None:
+            item.prunable = False
+            item.reason = (
+                f"{unread}: not pruned"
+                if seen is None
+                else "no sync saw a DAG declare it (an OpsgenieEnsureHeartbeatOperator or a callback sync cannot "
+                "see may ping it): never pruned; delete it by hand if nothing pings it"
+            )
+    return seen
 
 
 def recorded() -> DagFolder | None:

@@ -65,6 +65,8 @@ class PlanItem:
     notes: list[str] = field(default_factory=list)
     #: an orphan this deployment owns, which ``prune`` may delete
     prunable: bool = False
+    #: declared by the listener (a tagged DAG), not by a notifier
+    by_listener: bool = False
     #: ``interval="next_run"``: the runs set the interval. Sync creates the heartbeat with the
     #: longest gap, and lengthens only an interval shorter than ``runs_set_at_least``
     runs_set_interval: bool = False
@@ -112,7 +114,7 @@ def _describe(item: PlanItem) -> str:
     if item.action == "update":
         return "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in item.changed.items()) + notes
     if item.action == "orphaned":
-        return "no DAG declares it any more" + (f"; {item.reason}" if item.reason else "; delete with --prune")
+        return "no DAG declares it" + (f"; {item.reason}" if item.reason else " any more; delete with --prune")
     return (item.reason + notes).lstrip("; ")
 
 

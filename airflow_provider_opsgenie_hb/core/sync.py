@@ -22,7 +22,7 @@ from airflow_provider_opsgenie_hb.core.ownership import Ownership
 from airflow_provider_opsgenie_hb.core.reconcile import PlanItem, SyncPlan, apply, plan, problem_text
 from airflow_provider_opsgenie_hb.core.schedule import ScheduleIntervalError, shortest_interval
 from airflow_provider_opsgenie_hb.core.service import HeartbeatService
-from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, deployment, listener_settings
+from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, ListenerSettings, deployment, listener_settings
 
 
 class SyncUsageError(Exception):
@@ -36,14 +36,13 @@ def declarations(dags: list[Any], *, conn_id: str, name_template: str | None = N
     them, but their names are never orphans (another connection may reach the same account).
     A name declared twice with different settings is ``skipped`` the second time.
     """
-    settings = listener_settings()
-    if name_template is not None:
-        settings = dataclasses.replace(settings, name_template=name_template)
+    settings = sync_settings(name_template)
     items: list[PlanItem] = []
     first: dict[str, PlanItem] = {}
     for dag in sorted(dags, key=lambda d: d.dag_id):
         for declaration in dag_declarations(dag, settings):
             item = _declaration(dag, declaration, here=declaration.conn_id == conn_id)
+            item.by_listener = declaration.by_listener
             earlier = first.setdefault(item.name, item)
             if earlier is item:
                 items.append(item)
@@ -52,6 +51,12 @@ def declarations(dags: list[Any], *, conn_id: str, name_template: str | None = N
                 item.reason = f"DAG {earlier.dag_id} declares {item.name!r} too, with other settings"
                 items.append(item)
     return items
+
+
+def sync_settings(name_template: str | None = None) -> ListenerSettings:
+    """The listener settings sync reads the tagged DAGs with (``name_template`` overriding the configured one)."""
+    settings = listener_settings()
+    return settings if name_template is None else dataclasses.replace(settings, name_template=name_template)
 
 
 def _declaration(dag: Any, declaration: HeartbeatDeclaration, *, here: bool = True) -> PlanItem:
@@ -139,12 +144,14 @@ def sync_heartbeats(
         result.prune_blockers.append(f"no DAG found in {str(folder)!r}")
     elif not [item for item in declared if item.action != "elsewhere"] and not allow_empty:
         result.prune_blockers.append(_nothing_declared(dags, conn_id))
+    from airflow_provider_opsgenie_hb.core.declared import keep_orphans_no_sync_saw_declared, publish
+
+    seen = keep_orphans_no_sync_saw_declared(result, conn_id, sync_settings(name_template))
     if dry_run:
         return result
     applied = apply(hook, result, prune=prune)
-    from airflow_provider_opsgenie_hb.core.declared import publish
-
-    publish(folder, dags, errors)  # for Heartbeats pages on API servers without DAG files
+    # For Heartbeats pages on API servers without DAG files, and for the next prune.
+    publish(folder, dags, errors, seen=seen, conn_id=conn_id, applied=applied, settings=sync_settings(name_template))
     return applied
 
 

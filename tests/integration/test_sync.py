@@ -276,6 +276,55 @@ def test_an_empty_folder_never_prunes_and_no_declarations_needs_allow_empty(
     assert "export" not in opsgenie_heartbeat_conn.heartbeats()
 
 
+def test_prune_deletes_only_what_a_sync_saw_a_dag_declare(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    # Marked as this deployment's (an OpsgenieEnsureHeartbeatOperator does so), pinged by a ping
+    # operator: no DAG file shows sync who keeps it alive.
+    OpsgenieHeartbeatHook().create_heartbeat(
+        name="kept-by-operators", interval=1, interval_unit="hours", alert_tags=[MARKER]
+    )
+    folder = tagged_folder(tmp_path, "seen_export", "seen_report", name="seen")
+    sync_cli(folder)
+    (folder / "seen_report.py").unlink()
+    out = sync_cli(folder, "--prune")
+    assert "1 deleted" in out
+    kept = next(line for line in out.splitlines() if "kept-by-operators" in line)
+    assert "orphaned" in kept
+    assert "no sync saw a DAG declare it" in kept
+    assert set(opsgenie_heartbeat_conn.heartbeats()) >= {"seen_export", "kept-by-operators"}
+    assert "seen_report" not in opsgenie_heartbeat_conn.heartbeats()
+
+
+def test_a_host_with_the_listener_off_never_prunes_the_listeners_heartbeats(
+    tmp_path: Path,
+    sync_cli: Callable[..., str],
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder = tagged_folder(tmp_path, "heard_export", name="heard")
+    (folder / "notified.py").write_text(NOTIFIED.format(dag_id="heard_notified", schedule="@daily", args=""))
+    sync_cli(folder)  # on a host with the listener on: the tagged DAG's heartbeat is the listener's
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "false")
+    out = sync_cli(folder, "--prune")
+    line = next(line for line in out.splitlines() if "heard_export" in line)
+    assert "orphaned" in line
+    assert "the listener declared it (name template '{{ dag.dag_id }}')" in line
+    assert "here sync runs with the listener off: never pruned here" in line
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "true")
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE", "prod-{{ dag.dag_id }}")
+    out = sync_cli(folder, "--prune")
+    assert "never pruned here" in next(line for line in out.splitlines() if line.split()[1:2] == ["heard_export"])
+    assert set(opsgenie_heartbeat_conn.heartbeats()) == {"heard_export", "heard_notified", "prod-heard_export"}
+    # The same settings as the sync that saw it declared: a retired tagged DAG's heartbeat is pruned.
+    monkeypatch.delenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE")
+    (folder / "heard_export.py").unlink()
+    assert "1 deleted" in sync_cli(folder, "--prune")
+    assert set(opsgenie_heartbeat_conn.heartbeats()) == {"heard_notified", "prod-heard_export"}
+
+
 def test_two_deployments_on_one_account_never_prune_each_other(
     tmp_path: Path,
     sync_cli: Callable[..., str],
