@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import queue
 import threading
 import time
@@ -176,6 +177,17 @@ class HeartbeatPinger:
 
 _pinger: HeartbeatPinger | None = None
 _pinger_lock = threading.Lock()
+
+
+def _start_afresh_in_child() -> None:
+    """A forked child (LocalExecutor forks its workers from the scheduler, and they fork the tasks) starts
+    without the parent's pinger: its queue is the parent's to send (and to flush at exit), its thread
+    does not exist in the child, and a lock a parent's thread held at the fork would never be released."""
+    global _pinger, _pinger_lock
+    _pinger, _pinger_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_start_afresh_in_child)
 
 
 def pinger() -> HeartbeatPinger:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -51,6 +52,17 @@ _cached: tuple[float, ListenerSettings] | None = None
 _read_lock = threading.Lock()
 _stopping = threading.Event()
 _recorders: list[threading.Thread] = []
+
+
+def _start_afresh_in_child() -> None:
+    """A forked child (LocalExecutor forks its workers from the scheduler, and they fork the tasks) keeps
+    no lock a parent's thread may have held at the fork, and no recording thread of the parent's."""
+    global _cached, _read_lock, _stopping
+    _cached, _read_lock, _stopping = None, threading.Lock(), threading.Event()
+    _recorders.clear()
+
+
+os.register_at_fork(after_in_child=_start_afresh_in_child)
 
 
 @dataclass(frozen=True)

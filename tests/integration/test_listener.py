@@ -387,3 +387,34 @@ def test_a_ping_that_fails_to_render_does_not_stop_the_pings_after_it(
     assert listener._pinger.submit("after_the_bad_one")
     assert listener._pinger.flush(5)
     assert pings(opsgenie_heartbeat_conn) == ["after_the_bad_one"]
+
+
+def test_a_forked_child_starts_without_the_parents_pinger_or_its_locks() -> None:
+    """LocalExecutor forks its workers from the scheduler, and they fork the tasks: a child must not wait on
+    a lock a scheduler's thread held at the fork, nor flush the scheduler's queued pings at its exit."""
+    import threading
+
+    parent_pinger = listener.pinger()
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_locks() -> None:
+        with listener._pinger_lock, presence._read_lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_locks)
+    holder.start()
+    held.wait(5)
+    pid = os.fork()
+    if pid == 0:  # the child: a deadlock here is ended by the alarm (exit by SIGALRM, not 0)
+        import signal
+
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)  # pytest-timeout's handler is the parent's
+        signal.alarm(5)
+        child_pinger = listener.pinger()
+        presence.forget()
+        os._exit(0 if child_pinger is not parent_pinger else 3)
+    release.set()
+    holder.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
