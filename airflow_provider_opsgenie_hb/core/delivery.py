@@ -291,11 +291,16 @@ def _check_exists(service: HeartbeatService, delivery: Delivery, scope: tuple[st
     try:
         service.get_heartbeat(delivery.name)
     except HeartbeatNotFoundError:
+        how = (
+            "`airflow opsgenie-heartbeat sync` where the DAG files are"
+            if delivery.source == "listener"
+            else "OpsgenieEnsureHeartbeatOperator, or pass ensure=True to this notifier"
+        )
         log.warning(
             "OpsGenie heartbeat %r does not exist: OpsGenie accepts pings to it but monitors "
-            "nothing. Create it (in OpsGenie, or with OpsgenieEnsureHeartbeatOperator) or pass "
-            "ensure=True to this notifier (connection %r).",
+            "nothing. Create it (in OpsGenie, or with %s; connection %r).",
             delivery.name,
+            how,
             delivery.conn_id,
         )
         return

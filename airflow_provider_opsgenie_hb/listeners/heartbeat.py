@@ -158,9 +158,11 @@ class HeartbeatPinger:
         from airflow_provider_opsgenie_hb.core.delivery import Delivery, DeliveryOutcome, deliver, run_delivery
 
         declaration = tag_declaration(item.dag, settings) if item.dag is not None else None
-        delivery = Delivery(conn_id, name, "listener")
+        # OpsGenie answers PONG for a heartbeat that does not exist: checked once per record TTL, and
+        # said on every run while it is missing (sync creates the listener's heartbeats).
+        delivery = Delivery(conn_id, name, "listener", check_exists=True)
         if declaration is not None and declaration.follows_next_run:  # the interval is set from the run
-            delivery = run_delivery(declaration, name, "listener", item.dag, item.run)
+            delivery = run_delivery(declaration, name, "listener", item.dag, item.run, check_exists=True)
         outcome = DeliveryOutcome(name)
         deliver(hook, delivery, outcome, budget=self.ping_deadline)
         if outcome.interval_error is not None:

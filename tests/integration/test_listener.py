@@ -49,6 +49,28 @@ def test_pinger_sends_in_the_background(opsgenie_heartbeat_conn: EmulatorHandle)
     assert [entry["source"] for entry in recent_pings("opsgenie_heartbeat_default", "a")] == ["listener"]
 
 
+def test_a_heartbeat_that_does_not_exist_is_said_on_every_run(
+    opsgenie_heartbeat_conn: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """OpsGenie answers PONG to a ping for any name: the listener checks (once per record TTL) that the
+    heartbeat exists, and warns on every run while it does not."""
+    from airflow_provider_opsgenie_hb.hooks.opsgenie_heartbeat import OpsgenieHeartbeatHook
+
+    OpsgenieHeartbeatHook().create_heartbeat(name="exists", interval=1, interval_unit="days")
+    caplog.set_level(logging.WARNING)
+    pinger = HeartbeatPinger("opsgenie_heartbeat_default", maxsize=10, ping_deadline=5)
+    for _ in range(2):
+        assert pinger.submit("never-created")
+        assert pinger.submit("exists")
+        assert pinger.flush(5)
+    warnings = [r.getMessage() for r in caplog.records if "does not exist" in r.getMessage()]
+    assert len(warnings) == 2
+    assert "'never-created'" in warnings[0]
+    assert "`airflow opsgenie-heartbeat sync` where the DAG files are" in warnings[0]
+    calls = [(r["endpoint"], r["name"]) for r in opsgenie_heartbeat_conn.requests() if r["name"] == "exists"]
+    assert calls[1:] == [("ping", "exists"), ("get", "exists"), ("ping", "exists")]  # checked once, remembered
+
+
 def test_a_full_queue_drops_with_a_warning_and_flush_is_bounded(
     opsgenie_heartbeat_conn: EmulatorHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
