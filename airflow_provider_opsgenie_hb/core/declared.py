@@ -19,7 +19,6 @@ import dataclasses
 import json
 import logging
 import os
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,9 +126,11 @@ def publish(
     """Record what ``dags`` declare in the metadata database, for the page, and (with ``applied``,
     the plan sync carried out on ``conn_id``) the names seen declared, for the next prune: those
     ``seen`` before that still exist, and those declared now. Never raises (says why not)."""
+    from airflow.utils.net import get_hostname  # [core] hostname_callable, as Airflow names its hosts
+
     from airflow_provider_opsgenie_hb.version_compat import set_variable
 
-    host = socket.gethostname()
+    host: str = get_hostname()  # type: ignore[no-untyped-call]
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     try:
         read = dag_folder_of(folder, dags, errors)
@@ -141,7 +142,7 @@ def publish(
                 earlier = None
             all_seen = dict(earlier.seen) if earlier is not None else {}
             before = seen if seen is not None else all_seen.get(conn_id, {})
-            all_seen[conn_id] = _seen_now(before, applied, host, settings or listener_settings())
+            all_seen[conn_id] = _seen_now(before, applied, host, str(folder), settings or listener_settings())
         origin = f"recorded by sync on {host} from {folder}, {when}"
         set_variable(VARIABLE, dataclasses.replace(read, origin=origin, seen=all_seen).to_json(), _DESCRIPTION)
     except Exception as exc:
@@ -151,22 +152,23 @@ def publish(
 
 
 def _seen_now(
-    seen: dict[str, Any], applied: SyncPlan, host: str, settings: ListenerSettings
+    seen: dict[str, Any], applied: SyncPlan, host: str, folder: str, settings: ListenerSettings
 ) -> dict[str, dict[str, Any]]:
     now = {item.name: seen[item.name] for item in applied.items if item.action == "orphaned" and item.name in seen}
     for item in applied.items:
         if item.action not in ("orphaned", "deleted", "elsewhere"):
-            now[item.name] = {"host": host, "listener": settings.name_template if item.by_listener else None}
+            listener = settings.name_template if item.by_listener else None
+            now[item.name] = {"host": host, "folder": folder, "listener": listener}
     return now
 
 
 def keep_orphans_no_sync_saw_declared(
-    sync_plan: SyncPlan, conn_id: str, settings: ListenerSettings
+    sync_plan: SyncPlan, conn_id: str, folder: str | Path, settings: ListenerSettings
 ) -> dict[str, dict[str, Any]] | None:
-    """Make an orphan prunable only if a sync saw a DAG declare it, through the listener only with
-    ``settings``' name template (a host with the listener off or another template must not delete the
-    listener's heartbeats). Returns the names seen declared on ``conn_id`` (None: they could not be read,
-    and no orphan is prunable)."""
+    """Make an orphan prunable only if a sync of this ``folder`` saw a DAG declare it (another team's folder or
+    DAG bundle may declare it still), through the listener only with ``settings``' name template (a host with
+    the listener off or another template must not delete the listener's heartbeats). Returns the names seen
+    declared on ``conn_id`` (None: they could not be read, and no orphan is prunable)."""
     seen: dict[str, Any] | None
     unread = ""
     try:
@@ -181,7 +183,13 @@ def keep_orphans_no_sync_saw_declared(
         if item.action != "orphaned" or not item.prunable:
             continue
         entry = seen.get(item.name) if seen is not None else None
-        if entry is not None and entry.get("listener") not in (None, listener):
+        if entry is not None and entry.get("folder") != str(folder):
+            item.prunable = False
+            item.reason = (
+                f"a DAG in {entry.get('folder')!r} declared it when sync ran on {entry.get('host')}, not one in "
+                f"{str(folder)!r}: never pruned from here (sync that folder, or delete it by hand if nothing pings it)"
+            )
+        elif entry is not None and entry.get("listener") not in (None, listener):
             here = f"name template {listener!r}" if listener else "the listener off"
             item.prunable = False
             item.reason = (

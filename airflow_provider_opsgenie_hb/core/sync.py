@@ -146,7 +146,7 @@ def sync_heartbeats(
         result.prune_blockers.append(_nothing_declared(dags, conn_id))
     from airflow_provider_opsgenie_hb.core.declared import keep_orphans_no_sync_saw_declared, publish
 
-    seen = keep_orphans_no_sync_saw_declared(result, conn_id, sync_settings(name_template))
+    seen = keep_orphans_no_sync_saw_declared(result, conn_id, folder, sync_settings(name_template))
     if dry_run:
         return result
     applied = apply(hook, result, prune=prune)

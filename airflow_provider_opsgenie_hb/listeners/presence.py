@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "opsgenie_heartbeat.listener."
 #: a scheduler writes its record again after this long, in case it was cleared
-REFRESH_SECONDS = 600.0
+REFRESH_SECONDS = 60.0
 #: a scheduler whose record could not be written tries again after this long
 RETRY_SECONDS = 15.0
 #: a component with the listener off reads the records again after this long

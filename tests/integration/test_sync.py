@@ -298,6 +298,23 @@ def test_prune_deletes_only_what_a_sync_saw_a_dag_declare(
     assert "seen_report" not in opsgenie_heartbeat_conn.heartbeats()
 
 
+def test_prune_never_deletes_what_another_folder_declares(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    """Two teams' folders (or DAG bundles) synced on their own: a prune of one never deletes the other's."""
+    first = tagged_folder(tmp_path, "team1_export", name="team1")
+    second = tagged_folder(tmp_path, "team2_export", "team2_report", name="team2")
+    sync_cli(first)
+    sync_cli(second)
+    (second / "team2_report.py").unlink()
+    out = sync_cli(second, "--prune")
+    assert "1 deleted" in out
+    line = next(line for line in out.splitlines() if line.split()[1:2] == ["team1_export"])
+    assert f"a DAG in {str(first)!r} declared it" in line
+    assert "never pruned from here" in line
+    assert set(opsgenie_heartbeat_conn.heartbeats()) == {"team1_export", "team2_export"}
+
+
 def test_a_host_with_the_listener_off_never_prunes_the_listeners_heartbeats(
     tmp_path: Path,
     sync_cli: Callable[..., str],
