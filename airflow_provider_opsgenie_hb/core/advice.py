@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_provider_opsgenie_hb.api.errors import HeartbeatError
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatConnectionError, HeartbeatError, HeartbeatValidationError
 
 _ADVICE: dict[str, str] = {
     "HeartbeatUnauthorizedError": "check the API key in the connection",
@@ -15,8 +15,19 @@ _ADVICE: dict[str, str] = {
     "AirflowNotFoundException": "create the connection, or name an existing one in opsgenie_heartbeat_conn_id",
 }
 _UNREACHABLE = "OpsGenie could not be reached in time; if this keeps happening the heartbeat will expire and alert"
+#: a validation error of these fields is the connection's, not the notifier's
+_CONNECTION_FIELDS = frozenset(
+    {"host", "region", "api_key", "password", "login", "port", "schema", "extra", "connect_timeout", "read_timeout"}
+)
+_IN_THE_CONNECTION = "fix the field named above in the connection"
+_TLS = "the TLS handshake with the host failed: check the host and port in the connection, and its certificate"
 
 
 def what_to_do(exc: BaseException) -> str:
     """The advice for ``exc`` (empty when there is none to give)."""
+    fields = set(getattr(exc, "errors", None) or ())
+    if isinstance(exc, HeartbeatValidationError) and fields and fields <= _CONNECTION_FIELDS:
+        return _IN_THE_CONNECTION
+    if isinstance(exc, HeartbeatConnectionError) and "TLS failed" in str(exc):
+        return _TLS
     return _ADVICE.get(type(exc).__name__, _UNREACHABLE if isinstance(exc, HeartbeatError) else "")

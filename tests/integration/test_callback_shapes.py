@@ -345,3 +345,29 @@ def test_the_record_tells_accounts_behind_one_url_apart_and_holds_no_key() -> No
     assert first != second
     assert "account-key" not in first + second
     assert HeartbeatClient.opsgenie("first-account-key", url).account_fingerprint() == first
+
+
+@pytest.mark.parametrize(
+    ("host", "advice"),
+    [
+        ("http://exa mple.com", "fix the field named above in the connection"),
+        ("https://127.0.0.1:{port}", "the TLS handshake with the host failed"),  # the emulator speaks plain HTTP
+    ],
+)
+def test_a_faulty_connection_is_said_to_be_the_connections(
+    host: str,
+    advice: str,
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from airflow.providers.common.compat.sdk import DAG
+
+    port = opsgenie_heartbeat_conn.url.rsplit(":", 1)[1]
+    conn = {"conn_type": "opsgenie_heartbeat", "host": host.format(port=port), "password": "k" * 32}
+    monkeypatch.setenv("AIRFLOW_CONN_OPSGENIE_HEARTBEAT_DEFAULT", json.dumps(conn))
+    caplog.set_level(logging.WARNING)
+    send_opsgenie_heartbeat(deadline=5)({"dag": DAG("faulty_conn", schedule=None), "run_id": "manual__1"})
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert f"What to do: {advice}" in said
+    assert "notifier's arguments" not in said
