@@ -19,7 +19,9 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,7 +144,8 @@ def publish(
                 earlier = None
             all_seen = dict(earlier.seen) if earlier is not None else {}
             before = seen if seen is not None else all_seen.get(conn_id, {})
-            all_seen[conn_id] = _seen_now(before, applied, host, str(folder), settings or listener_settings())
+            resolved = str(Path(folder).resolve())
+            all_seen[conn_id] = _seen_now(before, applied, host, resolved, settings or listener_settings())
         origin = f"recorded by sync on {host} from {folder}, {when}"
         set_variable(VARIABLE, dataclasses.replace(read, origin=origin, seen=all_seen).to_json(), _DESCRIPTION)
     except Exception as exc:
@@ -163,49 +166,66 @@ def _seen_now(
 
 
 def keep_orphans_no_sync_saw_declared(
-    sync_plan: SyncPlan, conn_id: str, folder: str | Path, settings: ListenerSettings
+    sync_plan: SyncPlan,
+    conn_id: str,
+    folder: Path,
+    settings: ListenerSettings,
+    used: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]] | None:
-    """Make an orphan prunable only if a sync of this ``folder`` saw a DAG declare it (another team's folder or
-    DAG bundle may declare it still), through the listener only with ``settings``' name template (a host with
-    the listener off or another template must not delete the listener's heartbeats). Returns the names seen
-    declared on ``conn_id`` (None: they could not be read, and no orphan is prunable)."""
+    """Make an orphan prunable only if a sync of this ``folder`` (resolved) saw a DAG declare it (another
+    team's folder or DAG bundle may declare it still), through the listener only with ``settings``' name
+    template (a host with the listener off or another template must not delete the listener's heartbeats),
+    and no operator of the DAGs ``used`` it (name -> which task). Returns the names seen declared on
+    ``conn_id`` (None: they could not be read, and no orphan is prunable)."""
     seen: dict[str, Any] | None
-    unread = ""
+    why_unseen = (
+        "no sync saw a DAG declare it (an OpsgenieEnsureHeartbeatOperator or a callback sync cannot see may ping "
+        "it): never pruned; delete it by hand if nothing pings it"
+    )
     try:
         earlier = recorded()
         seen = (earlier.seen if earlier is not None else {}).get(conn_id, {})
+        if earlier is None:
+            why_unseen = (
+                f"no sync has recorded what it saw declared yet (Airflow Variable {VARIABLE}: a first sync, or it "
+                "was deleted): never pruned; delete it by hand if nothing pings it"
+            )
     except Exception as exc:
         why = exception_line(str(exc)) or type(exc).__name__
-        unread = f"the heartbeats earlier syncs saw declared could not be read ({VARIABLE}: {why})"
+        why_unseen = f"what earlier syncs saw declared could not be read ({VARIABLE}: {why}): not pruned"
         seen = None
     listener = settings.name_template if settings.enabled else None
     for item in sync_plan.items:
         if item.action != "orphaned" or not item.prunable:
             continue
         entry = seen.get(item.name) if seen is not None else None
-        if entry is not None and entry.get("folder") != str(folder):
-            item.prunable = False
+        item.prunable = False
+        if used and item.name in used:
+            item.reason = f"{used[item.name]} uses it (an operator sync does not manage): never pruned"
+        elif entry is None:
+            item.reason = why_unseen
+        elif entry.get("folder") != str(folder):
             item.reason = (
                 f"a DAG in {entry.get('folder')!r} declared it when sync ran on {entry.get('host')}, not one in "
                 f"{str(folder)!r}: never pruned from here (sync that folder, or delete it by hand if nothing pings it)"
             )
-        elif entry is not None and entry.get("listener") not in (None, listener):
+        elif entry.get("listener") is not None and _same_template(entry["listener"]) != _same_template(listener):
             here = f"name template {listener!r}" if listener else "the listener off"
-            item.prunable = False
             item.reason = (
                 f"the listener declared it (name template {entry['listener']!r}) when sync ran on "
                 f"{entry.get('host')}; here sync runs with {here}: never pruned here (keep [opsgenie_heartbeat] "
                 "the same on every host; delete it by hand if nothing pings it)"
             )
-        elif entry is None:
-            item.prunable = False
-            item.reason = (
-                f"{unread}: not pruned"
-                if seen is None
-                else "no sync saw a DAG declare it (an OpsgenieEnsureHeartbeatOperator or a callback sync cannot "
-                "see may ping it): never pruned; delete it by hand if nothing pings it"
-            )
+        else:
+            item.prunable = True
     return seen
+
+
+def _same_template(template: str | None) -> str | None:
+    """A name template as it renders: spaces inside the braces and the ``dag_id`` shorthand do not count."""
+    if template is None:
+        return None
+    return re.sub(r"\s+", "", template).replace("{{dag_id}}", "{{dag.dag_id}}")
 
 
 def recorded() -> DagFolder | None:

@@ -144,15 +144,41 @@ def sync_heartbeats(
         result.prune_blockers.append(f"no DAG found in {str(folder)!r}")
     elif not [item for item in declared if item.action != "elsewhere"] and not allow_empty:
         result.prune_blockers.append(_nothing_declared(dags, conn_id))
+    used, unrendered = names_operators_use(dags)
+    result.prune_blockers += unrendered
     from airflow_provider_opsgenie_hb.core.declared import keep_orphans_no_sync_saw_declared, publish
 
-    seen = keep_orphans_no_sync_saw_declared(result, conn_id, folder, sync_settings(name_template))
+    seen = keep_orphans_no_sync_saw_declared(result, conn_id, folder.resolve(), sync_settings(name_template), used)
     if dry_run:
         return result
     applied = apply(hook, result, prune=prune)
     # For Heartbeats pages on API servers without DAG files, and for the next prune.
     publish(folder, dags, errors, seen=seen, conn_id=conn_id, applied=applied, settings=sync_settings(name_template))
     return applied
+
+
+#: the module of this provider's operators (core may not import them)
+OPERATORS_MODULE = "airflow_provider_opsgenie_hb.operators.heartbeat"
+
+
+def names_operators_use(dags: list[Any]) -> tuple[dict[str, str], list[str]]:
+    """The heartbeat names this provider's operators in ``dags`` use (name -> which task), which prune never
+    deletes: an ``OpsgenieEnsureHeartbeatOperator`` and a ping operator keep a heartbeat sync does not manage.
+    Also what makes prune unsafe: a name that cannot be rendered without a run."""
+    used: dict[str, str] = {}
+    unrendered: list[str] = []
+    for dag in dags:
+        for task in getattr(dag, "tasks", None) or ():
+            name = getattr(task, "name", None)
+            if not isinstance(name, str) or not any(c.__module__ == OPERATORS_MODULE for c in type(task).__mro__):
+                continue
+            try:
+                used.setdefault(str(render_for_dag(name, dag)), f"task {task.task_id} of DAG {dag.dag_id}")
+            except Exception:
+                unrendered.append(
+                    f"DAG {dag.dag_id}: task {task.task_id} names its heartbeat {name!r}, which needs a run to render"
+                )
+    return used, unrendered
 
 
 def _nothing_declared(dags: list[Any], conn_id: str) -> str:

@@ -315,6 +315,68 @@ def test_prune_never_deletes_what_another_folder_declares(
     assert set(opsgenie_heartbeat_conn.heartbeats()) == {"team1_export", "team2_export"}
 
 
+def test_a_folder_is_the_same_however_it_is_named_and_another_is_not(
+    tmp_path: Path,
+    sync_cli: Callable[..., str],
+    opsgenie_heartbeat_conn: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each team's CI syncs ``--dags-folder dags`` from its own checkout: the same relative name is not the
+    same folder, and a folder named relatively, absolutely or through a symlink is one folder."""
+    team1, team2 = tmp_path / "team1", tmp_path / "team2"
+    team1.mkdir()
+    team2.mkdir()
+    tagged_folder(team1, "t1_export", "t1_report")
+    tagged_folder(team2, "t2_export")
+    monkeypatch.chdir(team1)
+    sync_cli(Path("dags"))
+    monkeypatch.chdir(team2)
+    out = sync_cli(Path("dags"), "--prune")
+    assert "0 deleted" in out
+    assert "never pruned from here" in next(line for line in out.splitlines() if "t1_report" in line)
+    (team1 / "dags" / "t1_report.py").unlink()
+    (tmp_path / "link").symlink_to(team1 / "dags")
+    assert "1 deleted" in sync_cli(tmp_path / "link", "--prune")
+    assert set(opsgenie_heartbeat_conn.heartbeats()) == {"t1_export", "t2_export"}
+
+
+OPERATORS_KEEP = """
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+from airflow_provider_opsgenie_hb.operators.heartbeat import (
+    OpsgenieEnsureHeartbeatOperator,
+    OpsgeniePingHeartbeatOperator,
+)
+
+with DAG("op_keeps", schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+    name = "{{ dag.dag_id }}-hb"
+    ensure = OpsgenieEnsureHeartbeatOperator(task_id="ensure", name=name, interval=25, interval_unit="hours")
+    ensure >> OpsgeniePingHeartbeatOperator(task_id="ping", name=name)
+"""
+
+
+def test_a_heartbeat_operators_keep_is_never_pruned(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    """A DAG that moved from the notifier to the ensure and ping operators, under the same name."""
+    folder = tagged_folder(tmp_path, "op_other")
+    (folder / "op_keeps.py").write_text(
+        NOTIFIED.format(dag_id="op_keeps", schedule="@daily", args='name="op_keeps-hb"')
+    )
+    sync_cli(folder)
+    (folder / "op_keeps.py").write_text(OPERATORS_KEEP)
+    out = sync_cli(folder, "--prune")
+    line = next(line for line in out.splitlines() if "op_keeps-hb" in line)
+    assert "task ensure of DAG op_keeps uses it (an operator sync does not manage): never pruned" in line
+    assert "op_keeps-hb" in opsgenie_heartbeat_conn.heartbeats()
+    # A name that needs a run to render could be any heartbeat: nothing is pruned.
+    (folder / "op_keeps.py").write_text(OPERATORS_KEEP.replace('"{{ dag.dag_id }}-hb"', '"{{ ds }}-hb"'))
+    out = sync_cli(folder, "--prune", expect_exit=1)
+    assert "Prune refused" in out
+    assert "task ensure names its heartbeat '{{ ds }}-hb', which needs a run to render" in out
+    assert "op_keeps-hb" in opsgenie_heartbeat_conn.heartbeats()
+
+
 def test_a_host_with_the_listener_off_never_prunes_the_listeners_heartbeats(
     tmp_path: Path,
     sync_cli: Callable[..., str],
@@ -335,8 +397,9 @@ def test_a_host_with_the_listener_off_never_prunes_the_listeners_heartbeats(
     out = sync_cli(folder, "--prune")
     assert "never pruned here" in next(line for line in out.splitlines() if line.split()[1:2] == ["heard_export"])
     assert set(opsgenie_heartbeat_conn.heartbeats()) == {"heard_export", "heard_notified", "prod-heard_export"}
-    # The same settings as the sync that saw it declared: a retired tagged DAG's heartbeat is pruned.
-    monkeypatch.delenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE")
+    # The same settings as the sync that saw it declared (written another way): a retired tagged DAG's
+    # heartbeat is pruned.
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE", "{{dag_id}}")
     (folder / "heard_export.py").unlink()
     assert "1 deleted" in sync_cli(folder, "--prune")
     assert set(opsgenie_heartbeat_conn.heartbeats()) == {"heard_notified", "prod-heard_export"}
