@@ -55,8 +55,8 @@ class DagFolder:
     unwatched: tuple[str, ...] = ()
     #: where the declarations come from (``sync on <host>, <folder>, <when>`` for a recorded copy)
     origin: str = ""
-    #: per connection, each heartbeat name syncs saw declared and that still exists: the host of the
-    #: last sync that saw it, and the listener's name template when the listener declared it
+    #: per connection, each heartbeat name syncs saw declared and that still exists: the folders whose
+    #: syncs saw it declared, each with its host and the listener's name template when the listener declared it
     seen: dict[str, dict[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -132,9 +132,9 @@ def publish(
 
     from airflow_provider_opsgenie_hb.version_compat import set_variable
 
-    host: str = get_hostname()  # type: ignore[no-untyped-call]
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     try:
+        host: str = get_hostname()  # type: ignore[no-untyped-call]
         read = dag_folder_of(folder, dags, errors)
         all_seen = {}
         if applied is not None:
@@ -157,11 +157,23 @@ def publish(
 def _seen_now(
     seen: dict[str, Any], applied: SyncPlan, host: str, folder: str, settings: ListenerSettings
 ) -> dict[str, dict[str, Any]]:
-    now = {item.name: seen[item.name] for item in applied.items if item.action == "orphaned" and item.name in seen}
+    """The names seen declared after this sync of ``folder``: per name, the folders whose syncs saw it declared
+    (with the host and the listener's name template). This folder is added where it declares a name, and
+    stays where the name is its orphan (a later prune may delete it); a name deleted, or gone and declared
+    by no other folder, is dropped."""
+    in_plan = {item.name: item for item in applied.items}
+    now: dict[str, dict[str, Any]] = {}
+    for name, entry in seen.items():
+        folders = dict(entry.get("folders") or {})
+        item = in_plan.get(name)
+        if item is None or item.action == "deleted" or item.action == "elsewhere":
+            folders.pop(folder, None)
+        if folders and not (item is not None and item.action == "deleted"):
+            now[name] = {"folders": folders}
     for item in applied.items:
         if item.action not in ("orphaned", "deleted", "elsewhere"):
             listener = settings.name_template if item.by_listener else None
-            now[item.name] = {"host": host, "folder": folder, "listener": listener}
+            now.setdefault(item.name, {"folders": {}})["folders"][folder] = {"host": host, "listener": listener}
     return now
 
 
@@ -198,22 +210,24 @@ def keep_orphans_no_sync_saw_declared(
     for item in sync_plan.items:
         if item.action != "orphaned" or not item.prunable:
             continue
-        entry = seen.get(item.name) if seen is not None else None
+        folders: dict[str, Any] = dict(((seen or {}).get(item.name) or {}).get("folders") or {})
+        here, others = folders.pop(str(folder), None), sorted(folders)
         item.prunable = False
         if used and item.name in used:
             item.reason = f"{used[item.name]} uses it (an operator sync does not manage): never pruned"
-        elif entry is None:
-            item.reason = why_unseen
-        elif entry.get("folder") != str(folder):
+        elif others:
+            where = ", ".join(f"{other!r} (sync on {folders[other].get('host')})" for other in others)
             item.reason = (
-                f"a DAG in {entry.get('folder')!r} declared it when sync ran on {entry.get('host')}, not one in "
-                f"{str(folder)!r}: never pruned from here (sync that folder, or delete it by hand if nothing pings it)"
+                f"a DAG in {where} declared it: never pruned from {str(folder)!r} (sync that folder, or delete it by "
+                "hand if nothing pings it)"
             )
-        elif entry.get("listener") is not None and _same_template(entry["listener"]) != _same_template(listener):
-            here = f"name template {listener!r}" if listener else "the listener off"
+        elif here is None:
+            item.reason = why_unseen
+        elif here.get("listener") is not None and _same_template(here["listener"]) != _same_template(listener):
+            now = f"name template {listener!r}" if listener else "the listener off"
             item.reason = (
-                f"the listener declared it (name template {entry['listener']!r}) when sync ran on "
-                f"{entry.get('host')}; here sync runs with {here}: never pruned here (keep [opsgenie_heartbeat] "
+                f"the listener declared it (name template {here['listener']!r}) when sync ran on "
+                f"{here.get('host')}; here sync runs with {now}: never pruned here (keep [opsgenie_heartbeat] "
                 "the same on every host; delete it by hand if nothing pings it)"
             )
         else:

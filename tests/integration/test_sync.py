@@ -95,6 +95,19 @@ def dags_folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def no_earlier_sync(airflow_db: str) -> None:
+    """Each test starts as a deployment no sync has run in: what earlier syncs saw declared (kept in the
+    metadata database the session's tests share) is cleared, so another test's names are not this one's."""
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+
+    from airflow_provider_opsgenie_hb.core.declared import VARIABLE
+
+    with create_session() as session:
+        session.query(Variable).filter(Variable.key == VARIABLE).delete(synchronize_session=False)
+
+
 @pytest.fixture
 def sync_cli(opsgenie_heartbeat_conn: EmulatorHandle, provider_main: Callable[..., str]) -> Callable[..., str]:
     """``opsgenie-heartbeat sync`` on a folder, in this process (the console script itself: ``provider_cli``)."""
@@ -310,8 +323,8 @@ def test_prune_never_deletes_what_another_folder_declares(
     out = sync_cli(second, "--prune")
     assert "1 deleted" in out
     line = next(line for line in out.splitlines() if line.split()[1:2] == ["team1_export"])
-    assert f"a DAG in {str(first)!r} declared it" in line
-    assert "never pruned from here" in line
+    assert f"a DAG in {str(first.resolve())!r} (sync on " in line
+    assert f"never pruned from {str(second.resolve())!r}" in line
     assert set(opsgenie_heartbeat_conn.heartbeats()) == {"team1_export", "team2_export"}
 
 
@@ -333,11 +346,28 @@ def test_a_folder_is_the_same_however_it_is_named_and_another_is_not(
     monkeypatch.chdir(team2)
     out = sync_cli(Path("dags"), "--prune")
     assert "0 deleted" in out
-    assert "never pruned from here" in next(line for line in out.splitlines() if "t1_report" in line)
+    assert "never pruned from" in next(line for line in out.splitlines() if "t1_report" in line)
     (team1 / "dags" / "t1_report.py").unlink()
     (tmp_path / "link").symlink_to(team1 / "dags")
     assert "1 deleted" in sync_cli(tmp_path / "link", "--prune")
     assert set(opsgenie_heartbeat_conn.heartbeats()) == {"t1_export", "t2_export"}
+
+
+def test_a_name_two_folders_declare_is_pruned_by_neither_alone(
+    tmp_path: Path, sync_cli: Callable[..., str], opsgenie_heartbeat_conn: EmulatorHandle
+) -> None:
+    first = tagged_folder(tmp_path, "shared_export", "only_first", name="first")
+    second = tagged_folder(tmp_path, "shared_export", name="second")
+    sync_cli(first)
+    sync_cli(second)
+    (second / "shared_export.py").unlink()
+    (second / "other.py").write_text(TAGGED.format(dag_id="second_other"))
+    out = sync_cli(second, "--prune")
+    assert "0 deleted" in out
+    assert f"a DAG in {str(first.resolve())!r}" in next(line for line in out.splitlines() if "shared_export" in line)
+    (first / "only_first.py").unlink()
+    assert "1 deleted" in sync_cli(first, "--prune")  # only_first; shared_export is still the first folder's
+    assert set(opsgenie_heartbeat_conn.heartbeats()) == {"shared_export", "second_other"}
 
 
 OPERATORS_KEEP = """
