@@ -29,7 +29,7 @@ from typing import Any
 from airflow_provider_opsgenie_hb.core.declaration import dag_declarations, render_for_dag
 from airflow_provider_opsgenie_hb.core.reconcile import PlanItem, SyncPlan
 from airflow_provider_opsgenie_hb.core.status import unwatched_dags
-from airflow_provider_opsgenie_hb.core.sync import declarations, exception_line, load_dags
+from airflow_provider_opsgenie_hb.core.sync import declarations, exception_line, folder_key, load_dags
 from airflow_provider_opsgenie_hb.settings import DEFAULT_CONN_ID, ListenerSettings, listener_settings
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,8 @@ def publish(
                 earlier = None
             all_seen = dict(earlier.seen) if earlier is not None else {}
             before = seen if seen is not None else all_seen.get(conn_id, {})
-            resolved = str(Path(folder).resolve())
-            all_seen[conn_id] = _seen_now(before, applied, host, resolved, settings or listener_settings())
+            key = folder_key(folder)
+            all_seen[conn_id] = _seen_now(before, applied, host, key, settings or listener_settings())
         origin = f"recorded by sync on {host} from {folder}, {when}"
         set_variable(VARIABLE, dataclasses.replace(read, origin=origin, seen=all_seen).to_json(), _DESCRIPTION)
     except Exception as exc:
@@ -180,11 +180,11 @@ def _seen_now(
 def keep_orphans_no_sync_saw_declared(
     sync_plan: SyncPlan,
     conn_id: str,
-    folder: Path,
+    folder: str,
     settings: ListenerSettings,
     used: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]] | None:
-    """Make an orphan prunable only if a sync of this ``folder`` (resolved) saw a DAG declare it (another
+    """Make an orphan prunable only if a sync of this ``folder`` (:func:`folder_key`) saw a DAG declare it (another
     team's folder or DAG bundle may declare it still), through the listener only with ``settings``' name
     template (a host with the listener off or another template must not delete the listener's heartbeats),
     and no operator of the DAGs ``used`` it (name -> which task). Returns the names seen declared on

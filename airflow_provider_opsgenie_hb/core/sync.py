@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
@@ -148,13 +149,19 @@ def sync_heartbeats(
     result.prune_blockers += unrendered
     from airflow_provider_opsgenie_hb.core.declared import keep_orphans_no_sync_saw_declared, publish
 
-    seen = keep_orphans_no_sync_saw_declared(result, conn_id, folder.resolve(), sync_settings(name_template), used)
+    seen = keep_orphans_no_sync_saw_declared(result, conn_id, folder_key(folder), sync_settings(name_template), used)
     if dry_run:
         return result
     applied = apply(hook, result, prune=prune)
     # For Heartbeats pages on API servers without DAG files, and for the next prune.
     publish(folder, dags, errors, seen=seen, conn_id=conn_id, applied=applied, settings=sync_settings(name_template))
     return applied
+
+
+def folder_key(folder: str | Path) -> str:
+    """A folder as prune records it: its absolute path, symlinks kept (git-sync swaps the worktree a
+    symlinked folder points to, and that stays one folder)."""
+    return os.path.abspath(folder)
 
 
 #: the module of this provider's operators (core may not import them)
@@ -169,8 +176,13 @@ def names_operators_use(dags: list[Any]) -> tuple[dict[str, str], list[str]]:
     unrendered: list[str] = []
     for dag in dags:
         for task in getattr(dag, "tasks", None) or ():
+            operator = getattr(task, "operator_class", None)  # a mapped task's (``.partial().expand()``)
+            operator = operator if isinstance(operator, type) else type(task)
+            if not any(c.__module__ == OPERATORS_MODULE for c in operator.__mro__):
+                continue
             name = getattr(task, "name", None)
-            if not isinstance(name, str) or not any(c.__module__ == OPERATORS_MODULE for c in type(task).__mro__):
+            if not isinstance(name, str):  # mapped: the names are known only at run time
+                unrendered.append(f"DAG {dag.dag_id}: task {task.task_id} names its heartbeats only when it runs")
                 continue
             try:
                 used.setdefault(str(render_for_dag(name, dag)), f"task {task.task_id} of DAG {dag.dag_id}")

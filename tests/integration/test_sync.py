@@ -323,8 +323,8 @@ def test_prune_never_deletes_what_another_folder_declares(
     out = sync_cli(second, "--prune")
     assert "1 deleted" in out
     line = next(line for line in out.splitlines() if line.split()[1:2] == ["team1_export"])
-    assert f"a DAG in {str(first.resolve())!r} (sync on " in line
-    assert f"never pruned from {str(second.resolve())!r}" in line
+    assert f"a DAG in {str(first)!r} (sync on " in line
+    assert f"never pruned from {str(second)!r}" in line
     assert set(opsgenie_heartbeat_conn.heartbeats()) == {"team1_export", "team2_export"}
 
 
@@ -335,7 +335,7 @@ def test_a_folder_is_the_same_however_it_is_named_and_another_is_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each team's CI syncs ``--dags-folder dags`` from its own checkout: the same relative name is not the
-    same folder, and a folder named relatively, absolutely or through a symlink is one folder."""
+    same folder, and a folder named relatively or absolutely is one folder."""
     team1, team2 = tmp_path / "team1", tmp_path / "team2"
     team1.mkdir()
     team2.mkdir()
@@ -348,8 +348,10 @@ def test_a_folder_is_the_same_however_it_is_named_and_another_is_not(
     assert "0 deleted" in out
     assert "never pruned from" in next(line for line in out.splitlines() if "t1_report" in line)
     (team1 / "dags" / "t1_report.py").unlink()
+    # A symlink is a folder of its own (git-sync swaps what it points to): kept.
     (tmp_path / "link").symlink_to(team1 / "dags")
-    assert "1 deleted" in sync_cli(tmp_path / "link", "--prune")
+    assert "never pruned from" in sync_cli(tmp_path / "link", "--prune")
+    assert "1 deleted" in sync_cli(team1 / "dags", "--prune")  # named absolutely: the same folder
     assert set(opsgenie_heartbeat_conn.heartbeats()) == {"t1_export", "t2_export"}
 
 
@@ -364,7 +366,7 @@ def test_a_name_two_folders_declare_is_pruned_by_neither_alone(
     (second / "other.py").write_text(TAGGED.format(dag_id="second_other"))
     out = sync_cli(second, "--prune")
     assert "0 deleted" in out
-    assert f"a DAG in {str(first.resolve())!r}" in next(line for line in out.splitlines() if "shared_export" in line)
+    assert f"a DAG in {str(first)!r}" in next(line for line in out.splitlines() if "shared_export" in line)
     (first / "only_first.py").unlink()
     assert "1 deleted" in sync_cli(first, "--prune")  # only_first; shared_export is still the first folder's
     assert set(opsgenie_heartbeat_conn.heartbeats()) == {"shared_export", "second_other"}
@@ -404,6 +406,15 @@ def test_a_heartbeat_operators_keep_is_never_pruned(
     out = sync_cli(folder, "--prune", expect_exit=1)
     assert "Prune refused" in out
     assert "task ensure names its heartbeat '{{ ds }}-hb', which needs a run to render" in out
+    assert "op_keeps-hb" in opsgenie_heartbeat_conn.heartbeats()
+    # Mapped over names: they are known only when it runs.
+    mapped = OPERATORS_KEEP.replace(
+        'ensure >> OpsgeniePingHeartbeatOperator(task_id="ping", name=name)',
+        'ensure >> OpsgeniePingHeartbeatOperator.partial(task_id="ping").expand(name=["a", "b"])',
+    )
+    (folder / "op_keeps.py").write_text(mapped)
+    out = sync_cli(folder, "--prune", expect_exit=1)
+    assert "task ping names its heartbeats only when it runs" in out
     assert "op_keeps-hb" in opsgenie_heartbeat_conn.heartbeats()
 
 
