@@ -170,8 +170,8 @@ def _seen_now(
             folders.pop(folder, None)
         if folders and not (item is not None and item.action == "deleted"):
             now[name] = {"folders": folders}
-    for item in applied.items:
-        if item.action not in ("orphaned", "deleted", "elsewhere"):
+    for item in applied.items:  # declared now (an orphan whose delete failed is not)
+        if item.action not in ("orphaned", "deleted", "elsewhere") and not item.prunable:
             listener = settings.name_template if item.by_listener else None
             now.setdefault(item.name, {"folders": {}})["folders"][folder] = {"host": host, "listener": listener}
     return now

@@ -438,6 +438,16 @@ def test_a_host_with_the_listener_off_never_prunes_the_listeners_heartbeats(
     out = sync_cli(folder, "--prune")
     assert "never pruned here" in next(line for line in out.splitlines() if line.split()[1:2] == ["heard_export"])
     assert set(opsgenie_heartbeat_conn.heartbeats()) == {"heard_export", "heard_notified", "prod-heard_export"}
+    # A delete that fails keeps what the record said of the name: still the listener's.
+    (folder / "heard_export.py").unlink()
+    opsgenie_heartbeat_conn.set_faults({"kind": "status", "status": 400, "endpoint": "delete", "times": 1})
+    monkeypatch.delenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE")
+    assert "1 failed" in sync_cli(folder, "--prune", expect_exit=1)
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "false")
+    out = sync_cli(folder, "--prune")
+    assert "never pruned here" in next(line for line in out.splitlines() if line.split()[1:2] == ["heard_export"])
+    monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__LISTENER_ENABLED", "true")
+    (folder / "heard_export.py").write_text(TAGGED.format(dag_id="heard_export"))
     # The same settings as the sync that saw it declared (written another way): a retired tagged DAG's
     # heartbeat is pruned.
     monkeypatch.setenv("AIRFLOW__OPSGENIE_HEARTBEAT__NAME_TEMPLATE", "{{dag_id}}")
