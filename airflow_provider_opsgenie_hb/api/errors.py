@@ -118,6 +118,12 @@ class HeartbeatConnectionError(HeartbeatError):
     retryable = True
 
 
+class HeartbeatTLSError(HeartbeatConnectionError):
+    """The TLS handshake failed (a wrong host or port, or a certificate this machine does not trust)."""
+
+    retryable = False
+
+
 class HeartbeatTimeoutError(HeartbeatConnectionError):
     """The service did not answer in time (per attempt, or the whole time budget ran out)."""
 

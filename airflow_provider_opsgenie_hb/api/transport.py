@@ -41,6 +41,7 @@ from airflow_provider_opsgenie_hb.api.errors import (
     HeartbeatResponseError,
     HeartbeatServerError,
     HeartbeatTimeoutError,
+    HeartbeatTLSError,
     HeartbeatUnauthorizedError,
     HeartbeatValidationError,
 )
@@ -486,9 +487,7 @@ def _connection_error(
         err.retryable = False
         return err
     if isinstance(exc, requests.exceptions.SSLError):
-        err = HeartbeatConnectionError(f"{where}: TLS failed: {type(innermost).__name__}")
-        err.retryable = False
-        return err
+        return HeartbeatTLSError(f"{where}: TLS failed: {type(innermost).__name__}")
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)):
         err = HeartbeatConnectionError(f"{where}: invalid URL: {exc}")
         err.retryable = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_provider_opsgenie_hb.api.errors import HeartbeatConnectionError, HeartbeatError, HeartbeatValidationError
+from airflow_provider_opsgenie_hb.api.errors import HeartbeatError, HeartbeatValidationError
 
 _ADVICE: dict[str, str] = {
     "HeartbeatUnauthorizedError": "check the API key in the connection",
@@ -11,6 +11,8 @@ _ADVICE: dict[str, str] = {
     "HeartbeatRateLimitedError": "OpsGenie is throttling this account; the next run will ping again",
     "HeartbeatNotFoundError": "create the heartbeat, or pass ensure=True",
     "HeartbeatResponseError": "the answer was not OpsGenie's: check the host in the connection",
+    "HeartbeatTLSError": "the TLS handshake with the host failed: check the host and port in the connection, and its "
+    "certificate",
     "HeartbeatRequestError": "OpsGenie refused the request: see its message above",
     "AirflowNotFoundException": "create the connection, or name an existing one in opsgenie_heartbeat_conn_id",
 }
@@ -20,7 +22,6 @@ _CONNECTION_FIELDS = frozenset(
     {"host", "region", "api_key", "password", "login", "port", "schema", "extra", "connect_timeout", "read_timeout"}
 )
 _IN_THE_CONNECTION = "fix the field named above in the connection"
-_TLS = "the TLS handshake with the host failed: check the host and port in the connection, and its certificate"
 
 
 def what_to_do(exc: BaseException) -> str:
@@ -28,6 +29,4 @@ def what_to_do(exc: BaseException) -> str:
     fields = set(getattr(exc, "errors", None) or ())
     if isinstance(exc, HeartbeatValidationError) and fields and fields <= _CONNECTION_FIELDS:
         return _IN_THE_CONNECTION
-    if isinstance(exc, HeartbeatConnectionError) and "TLS failed" in str(exc):
-        return _TLS
     return _ADVICE.get(type(exc).__name__, _UNREACHABLE if isinstance(exc, HeartbeatError) else "")

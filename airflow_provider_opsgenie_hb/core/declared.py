@@ -126,8 +126,9 @@ def publish(
     settings: ListenerSettings | None = None,
 ) -> None:
     """Record what ``dags`` declare in the metadata database, for the page, and (with ``applied``,
-    the plan sync carried out on ``conn_id``) the names seen declared, for the next prune: those
-    ``seen`` before that still exist, and those declared now. Never raises (says why not)."""
+    the plan sync carried out on ``conn_id``) the names seen declared, for the next prune: ``seen``,
+    every connection's as :func:`names_seen` read them before the sync, with this sync's own.
+    Never raises (says why not)."""
     from airflow.utils.net import get_hostname  # [core] hostname_callable, as Airflow names its hosts
 
     from airflow_provider_opsgenie_hb.version_compat import set_variable
@@ -136,22 +137,32 @@ def publish(
     try:
         host: str = get_hostname()  # type: ignore[no-untyped-call]
         read = dag_folder_of(folder, dags, errors)
-        all_seen = {}
+        all_seen = dict(seen or {})  # unread (None): what this sync saw only, so fewer names are prunable
         if applied is not None:
-            try:
-                earlier = recorded()
-            except ValueError:  # not a record of ours: replaced, and the names seen before are lost
-                earlier = None
-            all_seen = dict(earlier.seen) if earlier is not None else {}
-            before = seen if seen is not None else all_seen.get(conn_id, {})
-            key = folder_key(folder)
-            all_seen[conn_id] = _seen_now(before, applied, host, key, settings or listener_settings())
+            settings = settings or listener_settings()
+            all_seen[conn_id] = _seen_now(all_seen.get(conn_id, {}), applied, host, folder_key(folder), settings)
         origin = f"recorded by sync on {host} from {folder}, {when}"
         set_variable(VARIABLE, dataclasses.replace(read, origin=origin, seen=all_seen).to_json(), _DESCRIPTION)
     except Exception as exc:
         log.info("The declarations were not recorded for the Heartbeats page (Variable %s): %s", VARIABLE, exc)
         return
     log.info("Recorded the declarations for the Heartbeats page (Airflow Variable %s)", VARIABLE)
+
+
+def names_seen() -> tuple[dict[str, dict[str, Any]] | None, str]:
+    """Per connection, the names earlier syncs saw declared, read once per sync; None (and why) when they
+    cannot be read, or when none were recorded yet."""
+    try:
+        earlier = recorded()
+    except Exception as exc:
+        why = exception_line(str(exc)) or type(exc).__name__
+        return None, f"what earlier syncs saw declared could not be read ({VARIABLE}: {why}): not pruned"
+    if earlier is None:
+        return None, (
+            f"no sync has recorded what it saw declared yet (Airflow Variable {VARIABLE}: a first sync, or it "
+            "was deleted): never pruned; delete it by hand if nothing pings it"
+        )
+    return earlier.seen, ""
 
 
 def _seen_now(
@@ -166,9 +177,11 @@ def _seen_now(
     for name, entry in seen.items():
         folders = dict(entry.get("folders") or {})
         item = in_plan.get(name)
-        if item is None or item.action == "deleted" or item.action == "elsewhere":
+        if item is not None and item.action == "deleted":
+            continue
+        if item is None or item.action == "elsewhere":  # gone, or no longer declared on this connection here
             folders.pop(folder, None)
-        if folders and not (item is not None and item.action == "deleted"):
+        if folders:
             now[name] = {"folders": folders}
     for item in applied.items:  # declared now (an orphan whose delete failed is not)
         if item.action not in ("orphaned", "deleted", "elsewhere") and not item.prunable:
@@ -179,46 +192,35 @@ def _seen_now(
 
 def keep_orphans_no_sync_saw_declared(
     sync_plan: SyncPlan,
-    conn_id: str,
+    seen: dict[str, Any] | None,
     folder: str,
     settings: ListenerSettings,
     used: Mapping[str, str] | None = None,
-) -> dict[str, dict[str, Any]] | None:
+    *,
+    why_unseen: str = "",
+) -> None:
     """Make an orphan prunable only if a sync of this ``folder`` (:func:`folder_key`) saw a DAG declare it (another
     team's folder or DAG bundle may declare it still), through the listener only with ``settings``' name
     template (a host with the listener off or another template must not delete the listener's heartbeats),
-    and no operator of the DAGs ``used`` it (name -> which task). Returns the names seen declared on
-    ``conn_id`` (None: they could not be read, and no orphan is prunable)."""
-    seen: dict[str, Any] | None
-    why_unseen = (
+    and no operator of the DAGs ``used`` it (name -> which task). ``seen``: the connection's names seen
+    declared (None: unknown, and no orphan is prunable, for ``why_unseen``)."""
+    why_unseen = why_unseen or (
         "no sync saw a DAG declare it (an OpsgenieEnsureHeartbeatOperator or a callback sync cannot see may ping "
         "it): never pruned; delete it by hand if nothing pings it"
     )
-    try:
-        earlier = recorded()
-        seen = (earlier.seen if earlier is not None else {}).get(conn_id, {})
-        if earlier is None:
-            why_unseen = (
-                f"no sync has recorded what it saw declared yet (Airflow Variable {VARIABLE}: a first sync, or it "
-                "was deleted): never pruned; delete it by hand if nothing pings it"
-            )
-    except Exception as exc:
-        why = exception_line(str(exc)) or type(exc).__name__
-        why_unseen = f"what earlier syncs saw declared could not be read ({VARIABLE}: {why}): not pruned"
-        seen = None
     listener = settings.name_template if settings.enabled else None
     for item in sync_plan.items:
         if item.action != "orphaned" or not item.prunable:
             continue
         folders: dict[str, Any] = dict(((seen or {}).get(item.name) or {}).get("folders") or {})
-        here, others = folders.pop(str(folder), None), sorted(folders)
+        here, others = folders.pop(folder, None), sorted(folders)
         item.prunable = False
         if used and item.name in used:
             item.reason = f"{used[item.name]} uses it (an operator sync does not manage): never pruned"
         elif others:
             where = ", ".join(f"{other!r} (sync on {folders[other].get('host')})" for other in others)
             item.reason = (
-                f"a DAG in {where} declared it: never pruned from {str(folder)!r} (sync that folder, or delete it by "
+                f"a DAG in {where} declared it: never pruned from {folder!r} (sync that folder, or delete it by "
                 "hand if nothing pings it)"
             )
         elif here is None:
@@ -232,7 +234,6 @@ def keep_orphans_no_sync_saw_declared(
             )
         else:
             item.prunable = True
-    return seen
 
 
 def _same_template(template: str | None) -> str | None:

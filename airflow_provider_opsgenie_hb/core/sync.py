@@ -147,14 +147,17 @@ def sync_heartbeats(
         result.prune_blockers.append(_nothing_declared(dags, conn_id))
     used, unrendered = names_operators_use(dags)
     result.prune_blockers += unrendered
-    from airflow_provider_opsgenie_hb.core.declared import keep_orphans_no_sync_saw_declared, publish
+    from airflow_provider_opsgenie_hb.core.declared import keep_orphans_no_sync_saw_declared, names_seen, publish
 
-    seen = keep_orphans_no_sync_saw_declared(result, conn_id, folder_key(folder), sync_settings(name_template), used)
+    seen, why_unseen = names_seen()
+    here = None if seen is None else seen.get(conn_id, {})
+    settings = sync_settings(name_template)
+    keep_orphans_no_sync_saw_declared(result, here, folder_key(folder), settings, used, why_unseen=why_unseen)
     if dry_run:
         return result
     applied = apply(hook, result, prune=prune)
     # For Heartbeats pages on API servers without DAG files, and for the next prune.
-    publish(folder, dags, errors, seen=seen, conn_id=conn_id, applied=applied, settings=sync_settings(name_template))
+    publish(folder, dags, errors, seen=seen, conn_id=conn_id, applied=applied, settings=settings)
     return applied
 
 
